@@ -1,0 +1,147 @@
+//! Where Stockflight's data lives under the configured storage root, and the manifest that
+//! publishes a snapshot.
+//!
+//! ```text
+//! reference/items/items.parquet   item catalog (see `reference::ITEMS_COLUMNS`)
+//! reference/nodes/nodes.parquet   node/location dimension (see `reference::NODES_COLUMNS`)
+//! snapshots/<run-id>/<table>/…    one batch run's Parquet tables (Hive-style partitions inside)
+//! CURRENT                         JSON `SnapshotManifest` of the published run, written last
+//! ```
+//!
+//! Readers (the server) read `CURRENT` and open exactly the files it lists: files of a run that
+//! has not published yet, or of one that died half-way, are never seen.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the reference data (item catalog, node dimension).
+pub const REFERENCE_PREFIX: &str = "reference";
+/// Prefix under which each batch run writes its tables.
+pub const SNAPSHOTS_PREFIX: &str = "snapshots";
+/// The pointer object that publishes a snapshot; written last, so readers never see a partial run.
+pub const CURRENT_POINTER: &str = "CURRENT";
+/// Version of the manifest format below.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+
+/// Prefix of one reference table, e.g. `reference/items`.
+pub fn reference_table(table: &str) -> String {
+    format!("{REFERENCE_PREFIX}/{table}")
+}
+
+/// Prefix of one table of one run, e.g. `snapshots/20261125T060000Z/availability_by_node`.
+pub fn snapshot_table(run_id: &str, table: &str) -> String {
+    format!("{SNAPSHOTS_PREFIX}/{run_id}/{table}")
+}
+
+/// The consistent set of tables one batch run published; the content of `CURRENT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    /// [`MANIFEST_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The run's id; also its directory under `snapshots/`.
+    pub run_id: String,
+    /// When the run started scanning, RFC 3339 UTC. Data is as of this time.
+    pub started_at: String,
+    /// When the run published, RFC 3339 UTC.
+    pub published_at: String,
+    /// Tables by SQL name (`availability_by_node`, …).
+    pub tables: BTreeMap<String, TableManifest>,
+}
+
+/// One published table: the exact files that make it up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableManifest {
+    /// Object paths relative to the storage root, e.g.
+    /// `snapshots/<run>/availability_snapshot/region=west/part-0.parquet`.
+    pub files: Vec<String>,
+    /// Hive partition columns encoded in the paths (`region`), in path order; empty if none.
+    #[serde(default)]
+    pub partition_columns: Vec<String>,
+    /// Total rows over all files.
+    pub rows: u64,
+    /// Total bytes over all files.
+    pub bytes: u64,
+}
+
+impl SnapshotManifest {
+    /// Parses `CURRENT`, refusing a format this reader does not know.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| format!("snapshot manifest: {e}"))?;
+        if manifest.format_version != MANIFEST_FORMAT_VERSION {
+            return Err(format!(
+                "snapshot manifest format {} is not supported (this build reads {MANIFEST_FORMAT_VERSION})",
+                manifest.format_version
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Serializes for `CURRENT`.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a manifest serializes")
+    }
+}
+
+/// Columns of the reference tables, shared by the load generator (writer) and the batch (reader).
+pub mod reference {
+    /// Item catalog table name and object prefix under `reference/`.
+    pub const ITEMS: &str = "items";
+    /// Node dimension table name and object prefix under `reference/`.
+    pub const NODES: &str = "nodes";
+    /// `items`: (column, Arrow type) in order; `item_id` is the key.
+    pub const ITEMS_COLUMNS: &[(&str, &str)] = &[
+        ("item_id", "Utf8"),
+        ("name", "Utf8"),
+        ("department", "Utf8"),
+        ("category", "Utf8"),
+        ("brand", "Utf8"),
+        ("price", "Float64"),
+    ];
+    /// `nodes`: (column, Arrow type) in order; `node_id` is the key. `node_type` is one of
+    /// `store`, `warehouse`, `fulfilment_centre`.
+    pub const NODES_COLUMNS: &[(&str, &str)] = &[
+        ("node_id", "Utf8"),
+        ("node_type", "Utf8"),
+        ("region", "Utf8"),
+        ("state", "Utf8"),
+        ("city", "Utf8"),
+        ("latitude", "Float64"),
+        ("longitude", "Float64"),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> SnapshotManifest {
+        let table = TableManifest {
+            files: vec!["snapshots/r1/availability_by_node/part-0.parquet".into()],
+            partition_columns: vec![],
+            rows: 10,
+            bytes: 1234,
+        };
+        SnapshotManifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            run_id: "r1".into(),
+            started_at: "2026-11-25T06:00:00Z".into(),
+            published_at: "2026-11-25T06:03:00Z".into(),
+            tables: BTreeMap::from([("availability_by_node".to_string(), table)]),
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips() {
+        let m = manifest();
+        assert_eq!(SnapshotManifest::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_format_is_refused() {
+        let mut m = manifest();
+        m.format_version = 99;
+        let err = SnapshotManifest::from_json(&m.to_json()).unwrap_err();
+        assert!(err.contains("format 99"), "{err}");
+    }
+}

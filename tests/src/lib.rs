@@ -1,0 +1,94 @@
+//! Harness for Stockflight's end-to-end tests: where the real services and client tools are.
+//!
+//! `dev/stack up` starts Kafka, Cassandra and Swift and writes their endpoints to
+//! `<state dir>/stack.env`; `dev/tools` installs grpcurl, the Python client stack and the JDBC
+//! driver and writes `<cache dir>/tools.env`. A variable set in the environment wins over both
+//! files. A missing endpoint fails the test with instructions: these tests never skip.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The repository root (the parent of this crate).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+}
+
+fn state_dir() -> PathBuf {
+    std::env::var_os("STOCKFLIGHT_STATE_DIR").map_or_else(|| repo_root().join(".stockflight"), PathBuf::from)
+}
+
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STOCKFLIGHT_CACHE_DIR") {
+        return dir.into();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"));
+    base.join("stockflight")
+}
+
+fn parse_env_file(path: &Path) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches(['"', '\'']).to_string()))
+        .collect()
+}
+
+fn files() -> &'static HashMap<String, String> {
+    static FILES: OnceLock<HashMap<String, String>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let mut vars = parse_env_file(&cache_dir().join("tools.env"));
+        vars.extend(parse_env_file(&state_dir().join("stack.env")));
+        vars
+    })
+}
+
+/// The value of `name` from the environment, else from the stack's or tools' env file.
+///
+/// Panics with what to run when neither has it.
+pub fn require(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .or_else(|| files().get(name).cloned())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not set and not in {} or {}: run `dev/stack up` and `dev/tools` first \
+             (dev/test does both)",
+                state_dir().join("stack.env").display(),
+                cache_dir().join("tools.env").display()
+            )
+        })
+}
+
+/// A name no earlier run used, for topics, keyspaces and object keys.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Path of a workspace binary (`stockflight-ingest`, …) built beside this test.
+///
+/// Cargo only exposes `CARGO_BIN_EXE_*` for a package's own binaries; a test executable lives in
+/// `<target>/<profile>/deps/`, so the workspace's binaries are two levels up from it.
+/// `dev/test` builds the whole workspace before the end-to-end tests run.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>/deps/<test>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} does not exist: build it first (`cargo build --workspace`; dev/test does)",
+        path.display()
+    );
+    path
+}
