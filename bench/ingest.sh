@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# bench/ingest.sh: how close one stockflight-ingest instance gets to what Cassandra can absorb.
+#
+#   1. pre-fills a topic with $MESSAGES updates (stockflight-loadgen, default 5M);
+#   2. measures the raw write ceiling of the same Cassandra: the same prepared upsert straight
+#      from the scylla driver, no Kafka (stockflight-ingest-ceiling, several concurrency levels);
+#   3. runs a release stockflight-ingest over the backlog: sustained messages/s and MB/s;
+#   4. produce-to-row latency p50/p99 at a fixed rate of half the measured maximum;
+#   5. criterion benchmark of the decode+validate CPU path;
+# and writes bench/results/ingest.md. Uses (or starts) the stack in $STOCKFLIGHT_STATE_DIR
+# (default .stockflight/bench) on ephemeral ports; `dev/stack down` it afterwards.
+#
+# Knobs: MESSAGES (5000000), PARTITIONS (6), CEILING_ROWS (500000), LATENCY_SECS (60),
+#        MAX_IN_FLIGHT (2048), BENCH_TARGET_DIR (target dir of the release build; default
+#        $CARGO_TARGET_DIR: a separate one avoids waiting for another release build's lock),
+#        LOADGEN (a prebuilt stockflight-loadgen instead of building it).
+set -euo pipefail
+# jq reads the JSON summaries and logs; curl reads /metrics.
+for tool in jq curl; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stockflight/target}
+export STOCKFLIGHT_STATE_DIR=${STOCKFLIGHT_STATE_DIR:-$root/.stockflight/bench}
+MESSAGES=${MESSAGES:-5000000}
+PARTITIONS=${PARTITIONS:-6}
+CEILING_ROWS=${CEILING_ROWS:-500000}
+LATENCY_SECS=${LATENCY_SECS:-60}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-2048}
+out=$root/bench/results/ingest.md
+work=$STOCKFLIGHT_STATE_DIR/bench-ingest
+mkdir -p "$work"
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+if [[ -n ${LOADGEN:-} ]]; then
+  loadgen_bin=$LOADGEN
+else
+  say "building the load generator (dev profile: it only feeds Kafka, its speed is not measured)"
+  cargo build -p stockflight-clients
+  loadgen_bin=$CARGO_TARGET_DIR/debug/stockflight-loadgen
+fi
+release_dir=${BENCH_TARGET_DIR:-$CARGO_TARGET_DIR}
+ingest_bin=$release_dir/release/stockflight-ingest
+ceiling_bin=$release_dir/release/stockflight-ingest-ceiling
+
+dev/stack up --ephemeral-ports kafka cassandra >&2
+set -a
+# shellcheck disable=SC1091
+. "$STOCKFLIGHT_STATE_DIR/stack.env"
+set +a
+
+run=$(date +%s)
+keyspace=bench_ingest_$run
+create_topic() {
+  dev/stack kafka-tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$STOCKFLIGHT_KAFKA_BROKERS" \
+    --create --topic "$1" --partitions "$PARTITIONS" --replication-factor 1 >&2
+}
+
+# start_ingest TOPIC LOG: starts ingest in the background, sets ingest_pid and ingest_addr.
+start_ingest() {
+  "$ingest_bin" --kafka-topic "$1" --cassandra-keyspace "$keyspace" --ingest-group-id "bench-$1" \
+    --ingest-max-in-flight "$MAX_IN_FLIGHT" --metrics-addr 127.0.0.1:0 --log-format json \
+    --log-level info,scylla=warn 2>"$2" &
+  ingest_pid=$!
+  ingest_addr=
+  for _ in $(seq 1 600); do
+    ingest_addr=$(jq -r 'select(.message == "serving /metrics and /health") | .addr' "$2" 2>/dev/null | head -1)
+    [[ -n $ingest_addr ]] && break
+    sleep 0.1
+  done
+  [[ -n $ingest_addr ]] || { cat "$2" >&2; exit 1; }
+  until curl -sf "http://$ingest_addr/health" >/dev/null; do sleep 0.2; done
+}
+metric() { # metric NAME [LABELS]: the value of one sample, 0 if absent
+  curl -s "http://$ingest_addr/metrics" | awk -v m="$1${2:-}" '$1 == m { v = $2 } END { print (v == "" ? 0 : v) }'
+}
+quantile() { # quantile NAME Q: Q-quantile of a Prometheus histogram, interpolated within buckets
+  curl -s "http://$ingest_addr/metrics" | awk -v m="$1_bucket" -v q="$2" '
+    index($1, m "{le=\"") == 1 { le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); n++; bound[n] = le; count[n] = $2 }
+    END {
+      total = count[n]; if (total == 0) { print 0; exit }
+      rank = q * total; lower = 0; prev = 0
+      for (i = 1; i <= n; i++) {
+        if (count[i] >= rank) {
+          if (bound[i] == "+Inf") { print lower; exit }
+          printf "%.4f\n", lower + (bound[i] - lower) * (rank - prev) / (count[i] - prev); exit
+        }
+        lower = bound[i]; prev = count[i]
+      }
+    }'
+}
+stop_ingest() { kill -TERM "$ingest_pid"; wait "$ingest_pid" || true; }
+
+say "1. pre-filling $MESSAGES messages while the release build (ingest + ceiling) runs"
+(CARGO_TARGET_DIR=$release_dir cargo build --release -p stockflight-ingest --bins >"$work/build.log" 2>&1) &
+build_pid=$!
+topic=bench_ingest_$run
+create_topic "$topic"
+"$loadgen_bin" produce --kafka-topic "$topic" --produce-count "$MESSAGES" --produce-progress false \
+  --log-level warn >"$work/prefill.json"
+payload_bytes=$(jq .bytes "$work/prefill.json")
+wait "$build_pid" || { cat "$work/build.log" >&2; exit 1; }
+
+say "2. raw Cassandra write ceiling ($CEILING_ROWS rows per concurrency level)"
+"$ceiling_bin" --cassandra-nodes "$STOCKFLIGHT_CASSANDRA_NODES" --cassandra-keyspace "${keyspace}_ceiling" \
+  --rows "$CEILING_ROWS" | tee "$work/ceiling.jsonl" >&2
+ceiling=$(jq -s 'max_by(.rows_per_sec) | .rows_per_sec' "$work/ceiling.jsonl")
+ceiling_conc=$(jq -s 'max_by(.rows_per_sec) | .concurrency' "$work/ceiling.jsonl")
+
+say "3. ingest over the backlog"
+start_ingest "$topic" "$work/ingest-throughput.log"
+# Timed from the first written row to the last, sampled every 0.5 s.
+t_first= ; w_first=0
+while :; do
+  written=$(metric stockflight_ingest_written_total)
+  now=$(date +%s.%N)
+  if [[ -z $t_first ]] && awk -v w="$written" 'BEGIN { exit !(w > 0) }'; then t_first=$now; w_first=$written; fi
+  if awk -v w="$written" -v n="$MESSAGES" 'BEGIN { exit !(w >= n) }'; then t_last=$now; break; fi
+  sleep 0.5
+done
+ingest_rate=$(awk -v n="$MESSAGES" -v w="$w_first" -v a="$t_first" -v b="$t_last" 'BEGIN { printf "%.0f", (n - w) / (b - a) }')
+ingest_mbs=$(awk -v r="$ingest_rate" -v bytes="$payload_bytes" -v n="$MESSAGES" 'BEGIN { printf "%.1f", r * bytes / n / 1e6 }')
+ingest_cpu=$(ps -o cputime= -p "$ingest_pid" | awk -F: '{ print ($1 * 3600) + ($2 * 60) + $3 }')
+stop_ingest
+ratio=$(awk -v a="$ingest_rate" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
+per_core=$(awk -v n="$MESSAGES" -v c="$ingest_cpu" 'BEGIN { printf "%.0f", n / c }')
+
+say "4. produce-to-row latency at half the maximum rate"
+half=$((ingest_rate / 2))
+latency_topic=bench_latency_$run
+create_topic "$latency_topic"
+start_ingest "$latency_topic" "$work/ingest-latency.log"
+"$loadgen_bin" produce --kafka-topic "$latency_topic" --produce-rate "$half" --produce-count 0 \
+  --produce-duration-secs "$LATENCY_SECS" --produce-progress false --log-level warn >"$work/latency.json"
+sent=$(jq .messages "$work/latency.json")
+until awk -v w="$(metric stockflight_ingest_written_total)" -v n="$sent" 'BEGIN { exit !(w >= n) }'; do sleep 0.5; done
+p50=$(quantile stockflight_ingest_end_to_end_seconds 0.5)
+p99=$(quantile stockflight_ingest_end_to_end_seconds 0.99)
+w50=$(quantile stockflight_ingest_write_seconds 0.5)
+w99=$(quantile stockflight_ingest_write_seconds 0.99)
+stop_ingest
+
+say "5. criterion: decode + validate"
+CARGO_TARGET_DIR=$release_dir cargo bench -p stockflight-ingest --bench decode -- --noplot 2>&1 | tee "$work/criterion.txt" >&2
+crit_time() { grep -A1 "decode_validate/$1" "$work/criterion.txt" | grep -o 'time: *\[[^]]*\]' | head -1; }
+# Records per second on one core from criterion's middle estimate.
+crit() {
+  crit_time "$1" | awk '{ v = $4; u = $5; f = (u == "ns") ? 1e-9 : (u == "µs") ? 1e-6 : (u == "ms") ? 1e-3 : 1;
+    printf "%.2fM records/s per core", 1 / (v * f) / 1e6 }'
+}
+
+cat >"$out" <<MD
+# Ingest benchmark
+
+Command: \`bench/ingest.sh\` (MESSAGES=$MESSAGES, PARTITIONS=$PARTITIONS, CEILING_ROWS=$CEILING_ROWS,
+LATENCY_SECS=$LATENCY_SECS, MAX_IN_FLIGHT=$MAX_IN_FLIGHT), run $(date -u +%Y-%m-%dT%H:%MZ).
+
+Machine: $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM. Kafka, Cassandra (1 GiB heap),
+the load generator and ingest all share these cores, so every figure is a lower bound of what
+ingest does on its own machine; compare ratios, not absolutes.
+
+| measure | value |
+|---|---|
+| raw Cassandra write ceiling (same prepared upsert, scylla driver, no Kafka; best of $(jq -sc 'map(.concurrency)' "$work/ceiling.jsonl") in flight) | **$ceiling rows/s** at $ceiling_conc in flight |
+| ingest, $MESSAGES-message backlog, one instance, release build | **$ingest_rate msg/s**, $ingest_mbs MB/s of payload |
+| ingest / ceiling | **${ratio}x** (target >= 0.9x) |
+| ingest CPU per message (whole process: Kafka fetch, decode, driver, commits) | $per_core msg per CPU-second |
+| produce-to-row latency at $half msg/s (half the max), $LATENCY_SECS s | p50 ${p50} s, p99 **${p99} s** (target < 1 s) |
+| Cassandra write latency in that run | p50 ${w50} s, p99 ${w99} s |
+| decode+validate, protobuf (criterion, per record) | $(crit_time protobuf) ($(crit protobuf)) |
+| decode+validate, JSON (criterion, per record) | $(crit_time json) ($(crit json)) |
+
+Ceiling runs:
+
+\`\`\`
+$(cat "$work/ceiling.jsonl")
+\`\`\`
+
+Latency is the time from the record's Kafka timestamp (the producer's create time) to the end of
+its Cassandra write (\`stockflight_ingest_end_to_end_seconds\`; quantiles interpolated from the Prometheus
+summary's rolling window). Payload size: $payload_bytes bytes for $MESSAGES messages.
+MD
+say "results in $out"
+cat "$out"
