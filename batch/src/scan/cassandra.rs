@@ -1,0 +1,297 @@
+//! Reading the availability table from Cassandra: one token range, page by page, into Arrow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, Int8Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use backon::{ExponentialBuilder, Retryable};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::response::{PagingState, PagingStateResponse};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlTimestamp;
+use stockflight_proto::cassandra::AVAILABILITY_TABLE;
+
+use super::ranges::TokenRange;
+use crate::error::Error;
+
+/// Arrow schema of the scanned table. Timestamps are UTC without a time zone, in microseconds,
+/// which every BI driver maps to a plain timestamp.
+pub fn availability_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("item_id", DataType::Utf8, false),
+        Field::new("node_id", DataType::Utf8, false),
+        Field::new("available_qty", DataType::Int64, true),
+        Field::new("reserved_qty", DataType::Int64, true),
+        Field::new("status", DataType::Int8, true),
+        Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("source", DataType::Utf8, true),
+        Field::new("sequence", DataType::Int64, true),
+    ]))
+}
+
+/// One row as the driver hands it over, borrowed from the response frame (no per-row allocation).
+type Row<'a> = (
+    &'a str,
+    &'a str,
+    Option<i64>,
+    Option<i64>,
+    Option<i8>,
+    Option<CqlTimestamp>,
+    Option<&'a str>,
+    Option<i64>,
+);
+
+/// What a reader does with each page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageMode {
+    /// Build an Arrow record batch (the batch job).
+    Arrow,
+    /// Deserialize and count only (the benchmark's raw-scan reference).
+    CountOnly,
+}
+
+/// A connected reader of the availability table.
+#[derive(Debug)]
+pub struct TableReader {
+    session: Session,
+    select: PreparedStatement,
+    keyspace: String,
+    retries: usize,
+}
+
+impl TableReader {
+    /// Connects and prepares the range query with the given page size.
+    pub async fn connect(nodes: &[String], keyspace: &str, page_size: i32, retries: usize) -> Result<Self, Error> {
+        let session = SessionBuilder::new()
+            .known_nodes(nodes)
+            .build()
+            .await
+            .map_err(|e| Error::Cassandra(format!("connect to {}: {e}", nodes.join(","))))?;
+        let cql = format!(
+            "SELECT item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence \
+             FROM {keyspace}.{AVAILABILITY_TABLE} WHERE token(item_id) > ? AND token(item_id) <= ?"
+        );
+        let mut select = session
+            .prepare(cql)
+            .await
+            .map_err(|e| Error::Cassandra(format!("prepare the scan of {keyspace}.{AVAILABILITY_TABLE}: {e}")))?;
+        select.set_page_size(page_size);
+        Ok(Self {
+            session,
+            select,
+            keyspace: keyspace.to_string(),
+            retries,
+        })
+    }
+
+    /// The table's estimated size in bytes from `system.size_estimates` (0 when Cassandra has
+    /// not computed estimates yet, e.g. right after the table was created).
+    ///
+    /// The table is node-local: the coordinator reports only its own ranges, so their total is
+    /// scaled up by the share of the ring they cover.
+    pub async fn estimated_bytes(&self) -> u64 {
+        let result = self
+            .session
+            .query_unpaged(
+                "SELECT range_start, range_end, partitions_count, mean_partition_size FROM system.size_estimates \
+                 WHERE keyspace_name = ? AND table_name = ?",
+                (&self.keyspace, AVAILABILITY_TABLE),
+            )
+            .await;
+        let rows = match result
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.into_rows_result().map_err(|e| e.to_string()))
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "size estimates unreadable; splitting by parallelism only");
+                return 0;
+            }
+        };
+        let Ok(iter) = rows.rows::<(String, String, Option<i64>, Option<i64>)>() else {
+            return 0;
+        };
+        let estimates: Vec<RangeEstimate> = iter
+            .filter_map(Result::ok)
+            .filter_map(|(start, end, count, mean)| {
+                Some(RangeEstimate {
+                    start: start.parse().ok()?,
+                    end: end.parse().ok()?,
+                    bytes: (count.unwrap_or(0).max(0) as u64).saturating_mul(mean.unwrap_or(0).max(0) as u64),
+                })
+            })
+            .collect();
+        ring_estimate(&estimates)
+    }
+
+    /// Reads one page of `range` starting at `paging`, retrying a failed request with backoff;
+    /// gives up (and fails the run) only after the configured retries.
+    pub async fn page(
+        &self,
+        range: TokenRange,
+        paging: PagingState,
+        mode: PageMode,
+    ) -> Result<(Page, PagingStateResponse), Error> {
+        let fetch = || async {
+            self.session
+                .execute_single_page(&self.select, (range.start, range.end), paging.clone())
+                .await
+        };
+        let (result, next) = fetch
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(10))
+                    .with_max_times(self.retries),
+            )
+            .notify(|err, wait| {
+                tracing::warn!(error = %err, ?wait, start = range.start, end = range.end, "token range page failed; retrying");
+            })
+            .await
+            .map_err(|e| {
+                Error::Cassandra(format!(
+                    "token range ({}, {}] failed after {} retries: {e}",
+                    range.start, range.end, self.retries
+                ))
+            })?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::Cassandra(format!("scan response: {e}")))?;
+        let page = match mode {
+            PageMode::CountOnly => {
+                let mut n = 0;
+                for row in rows
+                    .rows::<Row>()
+                    .map_err(|e| Error::Cassandra(format!("scan rows: {e}")))?
+                {
+                    row.map_err(|e| Error::Cassandra(format!("scan row: {e}")))?;
+                    n += 1;
+                }
+                Page::Counted(n)
+            }
+            PageMode::Arrow => Page::Batch(to_batch(&rows)?),
+        };
+        Ok((page, next))
+    }
+}
+
+/// One row of `system.size_estimates`: the bytes of the table in the range `(start, end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeEstimate {
+    /// Exclusive start token.
+    pub start: i64,
+    /// Inclusive end token (a range may wrap around the ring).
+    pub end: i64,
+    /// Estimated bytes in the range.
+    pub bytes: u64,
+}
+
+/// The whole table's estimated bytes from the ranges one node reports: their sum divided by
+/// the share of the ring they cover.
+pub fn ring_estimate(ranges: &[RangeEstimate]) -> u64 {
+    let ring = u64::MAX as f64 + 1.0;
+    let covered: f64 = ranges
+        .iter()
+        .map(|r| {
+            let width = (r.end as i128 - r.start as i128).rem_euclid(1i128 << 64);
+            // start == end denotes the whole ring (a single-token node).
+            if width == 0 { ring } else { width as f64 }
+        })
+        .sum();
+    let bytes: u64 = ranges.iter().map(|r| r.bytes).fold(0, u64::saturating_add);
+    if covered <= 0.0 {
+        return 0;
+    }
+    (bytes as f64 * (ring / covered).max(1.0)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_scale_to_the_whole_ring() {
+        // A single-token node reports the ring as two ranges around token 0.
+        let whole = [
+            RangeEstimate {
+                start: i64::MIN,
+                end: 0,
+                bytes: 100,
+            },
+            RangeEstimate {
+                start: 0,
+                end: i64::MIN,
+                bytes: 300,
+            },
+        ];
+        assert_eq!(ring_estimate(&whole), 400);
+        // A node owning a quarter of the ring: four times what it holds.
+        let quarter = [RangeEstimate {
+            start: 0,
+            end: i64::MAX / 2,
+            bytes: 1000,
+        }];
+        let estimate = ring_estimate(&quarter);
+        assert!((3990..=4010).contains(&estimate), "{estimate}");
+        assert_eq!(ring_estimate(&[]), 0);
+    }
+}
+
+/// One page's worth of rows.
+#[derive(Debug)]
+pub enum Page {
+    /// The rows as Arrow.
+    Batch(RecordBatch),
+    /// Only the number of rows.
+    Counted(usize),
+}
+
+impl Page {
+    /// Rows in the page.
+    pub fn rows(&self) -> usize {
+        match self {
+            Self::Batch(b) => b.num_rows(),
+            Self::Counted(n) => *n,
+        }
+    }
+}
+
+fn to_batch(rows: &scylla::response::query_result::QueryRowsResult) -> Result<RecordBatch, Error> {
+    let n = rows.rows_num();
+    let mut item = StringBuilder::with_capacity(n, n * 16);
+    let mut node = StringBuilder::with_capacity(n, n * 16);
+    let mut available = Int64Builder::with_capacity(n);
+    let mut reserved = Int64Builder::with_capacity(n);
+    let mut status = Int8Builder::with_capacity(n);
+    let mut event_time = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut source = StringBuilder::with_capacity(n, n * 4);
+    let mut sequence = Int64Builder::with_capacity(n);
+    for row in rows
+        .rows::<Row>()
+        .map_err(|e| Error::Cassandra(format!("scan rows: {e}")))?
+    {
+        let (i, nd, a, r, s, t, src, seq) = row.map_err(|e| Error::Cassandra(format!("scan row: {e}")))?;
+        item.append_value(i);
+        node.append_value(nd);
+        available.append_option(a);
+        reserved.append_option(r);
+        status.append_option(s);
+        event_time.append_option(t.map(|t| t.0.saturating_mul(1000)));
+        source.append_option(src);
+        sequence.append_option(seq);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(item.finish()),
+        Arc::new(node.finish()),
+        Arc::new(available.finish()),
+        Arc::new(reserved.finish()),
+        Arc::new(status.finish()),
+        Arc::new(event_time.finish()),
+        Arc::new(source.finish()),
+        Arc::new(sequence.finish()),
+    ];
+    RecordBatch::try_new(availability_schema(), columns).map_err(|e| Error::Cassandra(format!("scan batch: {e}")))
+}

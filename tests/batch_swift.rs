@@ -1,0 +1,78 @@
+//! `stockflight-batch` publishing to real OpenStack Swift through its S3 API: the same exact
+//! figures, atomic `CURRENT`, retention deleting old snapshots' objects.
+
+#[path = "batch_support.rs"]
+mod support;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use stockflight_common::sections::StorageSection;
+use stockflight_common::storage::Storage;
+use stockflight_tests::{require, unique};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_publish_to_swift_and_rotate() {
+    let data = support::generate(30, 6, 80, 21);
+    let (session, keyspace) = support::cassandra_keyspace("batch_swift").await;
+    support::insert(&session, &keyspace, &data.rows).await;
+
+    let url = format!("s3://{}/{}", require("SWIFT_S3_BUCKET"), unique("batch"));
+    let mut section = StorageSection::local(url.clone());
+    section.endpoint = Some(require("SWIFT_S3_ENDPOINT"));
+    section.region = require("SWIFT_S3_REGION");
+    section.access_key_id = Some(require("SWIFT_S3_ACCESS_KEY_ID"));
+    section.secret_access_key = Some(require("SWIFT_S3_SECRET_ACCESS_KEY"));
+    section.allow_http = true;
+    let storage = Storage::open(&section).expect("open Swift");
+    let store = storage.store().clone();
+    support::write_reference(&store, &data).await;
+
+    let endpoint = section.endpoint.clone().unwrap();
+    let key = section.access_key_id.clone().unwrap();
+    let secret = section.secret_access_key.clone().unwrap();
+    let storage_args = [
+        "--storage-url",
+        url.as_str(),
+        "--storage-endpoint",
+        endpoint.as_str(),
+        "--storage-region",
+        section.region.as_str(),
+        "--storage-access-key-id",
+        key.as_str(),
+        "--storage-secret-access-key",
+        secret.as_str(),
+        "--storage-allow-http",
+        "true",
+    ];
+    for run_id in ["r1", "r2"] {
+        let stdout = support::assert_success(&support::run_batch(
+            &keyspace,
+            &storage_args,
+            &["--run-id", run_id, "--snapshot-retention", "1"],
+        ));
+        assert!(stdout.contains(&format!("run {run_id} published")), "{stdout}");
+    }
+    let current = support::current(&store).await;
+    assert_eq!(current.run_id, "r2");
+    support::check_snapshot(&store, &current, &data, &[("r1", &data), ("r2", &data)]).await;
+
+    // Retention (K = 1) removed every object of r1.
+    let r1: Vec<_> = store
+        .list(Some(&Path::from("snapshots/r1")))
+        .try_collect()
+        .await
+        .expect("list");
+    assert!(r1.is_empty(), "{r1:?}");
+
+    // Clean up this test's prefix.
+    let all: Vec<_> = store.list(None).try_collect().await.expect("list");
+    for object in all {
+        object_store::ObjectStoreExt::delete(store.as_ref(), &object.location)
+            .await
+            .ok();
+    }
+    session
+        .query_unpaged(format!("DROP KEYSPACE {keyspace}"), ())
+        .await
+        .expect("drop keyspace");
+}
