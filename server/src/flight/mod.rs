@@ -1,0 +1,10 @@
+//! The Flight SQL front end: the gRPC service and what it answers with.
+
+pub mod auth;
+pub mod encode;
+pub mod handles;
+pub mod metadata;
+pub mod service;
+pub mod session;
+pub mod sql_info;
+pub mod xdbc;

@@ -1,0 +1,288 @@
+//! Running queries: the current snapshot, limits (memory, time, concurrency, rows), cancellation,
+//! keep-alive batches, metrics and the slow-query log.
+
+pub mod plan;
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
+use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::catalog::{Catalog, Snapshot};
+use crate::error::Error;
+use crate::settings::{LimitsSection, ServerSection};
+use plan::{Planned, plan_cached};
+
+/// How many cancelled-but-not-started query ids are remembered.
+const CANCELLED_MEMORY: usize = 1024;
+
+/// A stream of result batches; errors carry their gRPC code.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, Error>> + Send>>;
+
+/// Runs queries on the catalog's current snapshot within the configured limits.
+#[derive(Debug)]
+pub struct Executor {
+    catalog: Arc<Catalog>,
+    memory_bytes: usize,
+    timeout: Option<Duration>,
+    queue_timeout: Duration,
+    max_rows: Option<u64>,
+    keep_alive: Duration,
+    slow: Duration,
+    slots: Arc<Semaphore>,
+    cancels: Arc<Cancels>,
+}
+
+impl Executor {
+    /// An executor with the given limits.
+    pub fn new(catalog: Arc<Catalog>, limits: &LimitsSection, server: &ServerSection) -> Self {
+        Self {
+            catalog,
+            memory_bytes: usize::try_from(limits.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+            timeout: (limits.query_timeout_secs > 0).then(|| Duration::from_secs(limits.query_timeout_secs)),
+            queue_timeout: Duration::from_secs(limits.queue_timeout_secs),
+            max_rows: (limits.max_result_rows > 0).then_some(limits.max_result_rows),
+            keep_alive: Duration::from_secs(server.keep_alive_secs),
+            slow: Duration::from_millis(server.slow_query_ms),
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
+            cancels: Arc::new(Cancels::default()),
+        }
+    }
+
+    /// The catalog queries run on.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Plans `sql` on the current snapshot without running it (schemas, prepared statements).
+    pub async fn plan(&self, sql: &str, params: Option<ParamValues>) -> Result<Planned, Error> {
+        let snapshot = self.catalog.current()?;
+        plan_cached(&snapshot.plans, &snapshot.ctx, sql, params).await
+    }
+
+    /// Starts `sql`: waits for a slot, plans on the current snapshot with a memory pool of its
+    /// own and returns the result stream, which holds the slot and the snapshot until it ends.
+    pub async fn run(
+        &self,
+        query_id: &str,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<(SchemaRef, BatchStream), Error> {
+        let cancel = self.cancels.register(query_id)?;
+        let started = Instant::now();
+        let prepared = async {
+            let permit = match tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await {
+                Ok(permit) => permit.map_err(|e| Error::Internal(e.to_string()))?,
+                Err(_) => return Err(Error::Busy(self.queue_timeout)),
+            };
+            let snapshot = self.catalog.current()?;
+            let ctx = self.query_context(&snapshot)?;
+            let planned = plan_cached(&snapshot.plans, &ctx, sql, params).await?;
+            let schema = planned.schema();
+            let inner = planned.df.execute_stream().await?;
+            Ok((permit, snapshot, schema, inner))
+        };
+        let (permit, snapshot, schema, inner) = match prepared.await {
+            Ok(parts) => parts,
+            Err(e) => {
+                // No stream (and so no guard) will end this query: forget its cancel signal now.
+                self.cancels.finish(query_id);
+                return Err(e);
+            }
+        };
+        metrics::gauge!("stockflight_server_queries_running").increment(1.0);
+        tracing::info!(query_id, run_id = %snapshot.manifest.run_id, sql, "query started");
+        let running = Running {
+            inner,
+            schema: schema.clone(),
+            keep_alive: self.keep_alive,
+            deadline: self.timeout.map(|t| (started + t, t)),
+            max_rows: self.max_rows,
+            rows: 0,
+            done: false,
+            cancel,
+            guard: Guard {
+                query_id: query_id.to_string(),
+                sql: sql.to_string(),
+                started,
+                slow: self.slow,
+                outcome: "abandoned",
+                cancels: self.cancels.clone(),
+                _permit: permit,
+                _snapshot: snapshot,
+            },
+        };
+        Ok((schema, Box::pin(futures::stream::unfold(running, Running::next))))
+    }
+
+    /// Cancels a query by id (running or not yet started); false if it already finished.
+    pub fn cancel(&self, query_id: &str) -> bool {
+        self.cancels.cancel(query_id)
+    }
+
+    /// A context on `snapshot`'s tables whose memory pool is this query's alone.
+    fn query_context(&self, snapshot: &Snapshot) -> Result<SessionContext, Error> {
+        let pool = TrackConsumersPool::new(
+            GreedyMemoryPool::new(self.memory_bytes),
+            std::num::NonZeroUsize::new(3).expect("3 > 0"),
+        );
+        let runtime = RuntimeEnvBuilder::from_runtime_env(self.catalog.runtime())
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()?;
+        let state = SessionStateBuilder::new_from_existing(snapshot.ctx.state())
+            .with_runtime_env(runtime)
+            .build();
+        Ok(SessionContext::new_with_state(state))
+    }
+}
+
+/// Cancellation signals of running queries, and ids cancelled before they started.
+#[derive(Debug, Default)]
+struct Cancels {
+    running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    early: Mutex<VecDeque<String>>,
+}
+
+impl Cancels {
+    fn register(&self, query_id: &str) -> Result<watch::Receiver<bool>, Error> {
+        if self.early.lock().expect("cancel lock").iter().any(|id| id == query_id) {
+            return Err(Error::Cancelled);
+        }
+        let (tx, rx) = watch::channel(false);
+        self.running
+            .lock()
+            .expect("cancel lock")
+            .insert(query_id.to_string(), tx);
+        Ok(rx)
+    }
+
+    fn cancel(&self, query_id: &str) -> bool {
+        if let Some(tx) = self.running.lock().expect("cancel lock").get(query_id) {
+            let _ = tx.send(true);
+            return true;
+        }
+        let mut early = self.early.lock().expect("cancel lock");
+        if early.len() >= CANCELLED_MEMORY {
+            early.pop_front();
+        }
+        early.push_back(query_id.to_string());
+        true
+    }
+
+    fn finish(&self, query_id: &str) {
+        self.running.lock().expect("cancel lock").remove(query_id);
+    }
+}
+
+/// A running query's stream state.
+struct Running {
+    inner: SendableRecordBatchStream,
+    schema: SchemaRef,
+    keep_alive: Duration,
+    deadline: Option<(Instant, Duration)>,
+    max_rows: Option<u64>,
+    rows: u64,
+    done: bool,
+    cancel: watch::Receiver<bool>,
+    guard: Guard,
+}
+
+impl Running {
+    async fn next(mut self) -> Option<(Result<RecordBatch, Error>, Self)> {
+        if self.done {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        let keep_alive_at = now + self.keep_alive;
+        let wake_at = match self.deadline {
+            Some((deadline, _)) => keep_alive_at.min(tokio::time::Instant::from_std(deadline)),
+            None => keep_alive_at,
+        };
+        let mut cancel = self.cancel.clone();
+        let cancelled = async move {
+            loop {
+                if *cancel.borrow() {
+                    return;
+                }
+                if cancel.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let item = tokio::select! {
+            biased;
+            () = cancelled => Err(Error::Cancelled),
+            next = self.inner.next() => match next {
+                None => {
+                    self.guard.outcome = "ok";
+                    return None;
+                }
+                Some(Ok(batch)) => self.count(batch),
+                Some(Err(e)) => Err(Error::from(e)),
+            },
+            () = tokio::time::sleep_until(wake_at) => match self.deadline {
+                Some((deadline, limit)) if Instant::now() >= deadline => Err(Error::Timeout(limit)),
+                // Nothing yet: an empty batch keeps proxies from cutting the idle stream.
+                _ => Ok(RecordBatch::new_empty(self.schema.clone())),
+            },
+        };
+        if let Err(e) = &item {
+            self.done = true;
+            self.guard.outcome = match e {
+                Error::Cancelled => "cancelled",
+                Error::Timeout(_) => "timeout",
+                _ => "error",
+            };
+        }
+        Some((item, self))
+    }
+
+    fn count(&mut self, batch: RecordBatch) -> Result<RecordBatch, Error> {
+        self.rows += batch.num_rows() as u64;
+        match self.max_rows {
+            Some(max) if self.rows > max => Err(Error::TooManyRows(max)),
+            _ => Ok(batch),
+        }
+    }
+}
+
+/// Ends a query's bookkeeping when its stream is dropped (finished, failed or the client left).
+struct Guard {
+    query_id: String,
+    sql: String,
+    started: Instant,
+    slow: Duration,
+    outcome: &'static str,
+    cancels: Arc<Cancels>,
+    _permit: OwnedSemaphorePermit,
+    _snapshot: Arc<Snapshot>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.cancels.finish(&self.query_id);
+        let elapsed = self.started.elapsed();
+        // Still "abandoned" here: the client went away before the end (its stream was dropped).
+        let outcome = self.outcome;
+        metrics::gauge!("stockflight_server_queries_running").decrement(1.0);
+        metrics::counter!("stockflight_server_queries_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("stockflight_server_query_duration_seconds", "outcome" => outcome)
+            .record(elapsed.as_secs_f64());
+        if elapsed >= self.slow {
+            tracing::warn!(query_id = %self.query_id, elapsed_ms = elapsed.as_millis() as u64, outcome, sql = %self.sql, "slow query");
+        } else {
+            tracing::info!(query_id = %self.query_id, elapsed_ms = elapsed.as_millis() as u64, outcome, "query finished");
+        }
+    }
+}

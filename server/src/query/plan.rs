@@ -1,0 +1,279 @@
+//! SQL text to a DataFusion plan, refusing anything that is not a read.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::{LogicalPlan, cast, col};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::ast::{Expr, Value, ValueWithSpan, visit_expressions_mut};
+
+use crate::error::Error;
+
+/// A planned query: its DataFrame (not yet run) and the schema clients will receive.
+#[derive(Debug)]
+pub struct Planned {
+    /// The plan, with output types the drivers map.
+    pub df: DataFrame,
+    /// Placeholders (`$1`, `?`) and their inferred types, in position order.
+    pub parameters: Parameters,
+}
+
+impl Planned {
+    /// The result schema as Arrow's.
+    pub fn schema(&self) -> SchemaRef {
+        self.df.schema().inner().clone()
+    }
+
+    /// The parameter schema a prepared statement advertises (`$1`, `$2`, … ; Null when unknown).
+    pub fn parameter_schema(&self) -> Schema {
+        Schema::new(
+            self.parameters
+                .iter()
+                .map(|(name, ty)| {
+                    let ty = ty.clone().unwrap_or(DataType::Null);
+                    Field::new(name, client_type(&ty).unwrap_or(ty), true)
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// Most statements a [`PlanCache`] keeps before it starts over.
+const PLAN_CACHE_ENTRIES: usize = 512;
+
+/// Checked logical plans of recent statements on one snapshot: dashboards send the same SQL
+/// again and again, and each query is planned for its schema before it runs. Plans are kept
+/// unoptimized, so time functions and the optimizer see each run afresh.
+#[derive(Debug, Default)]
+pub struct PlanCache(Mutex<HashMap<String, (LogicalPlan, Parameters)>>);
+
+/// Placeholders and their inferred types, in position order.
+pub type Parameters = Vec<(String, Option<DataType>)>;
+
+/// Like [`plan_sql`], reusing a plan from `cache` for the same SQL and parameters.
+pub async fn plan_cached(
+    cache: &PlanCache,
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+) -> Result<Planned, Error> {
+    let key = format!("{sql}\u{0}{params:?}");
+    if let Some((plan, parameters)) = cache.0.lock().expect("plan cache lock").get(&key).cloned() {
+        return Ok(Planned {
+            df: DataFrame::new(ctx.state(), plan),
+            parameters,
+        });
+    }
+    let planned = plan_sql(ctx, sql, params).await?;
+    let mut entries = cache.0.lock().expect("plan cache lock");
+    if entries.len() >= PLAN_CACHE_ENTRIES {
+        entries.clear();
+    }
+    entries.insert(key, (planned.df.logical_plan().clone(), planned.parameters.clone()));
+    Ok(planned)
+}
+
+/// Parses, checks and plans `sql` on `ctx`, binding `params` when given.
+pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValues>) -> Result<Planned, Error> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(|e| Error::Sql(root_message(&e)))?;
+    check_read_only(&statement)?;
+    number_placeholders(&mut statement);
+    let plan = state.statement_to_plan(statement).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| Error::ReadOnly(root_message(&e)))?;
+    let parameters = ordered_parameters(&plan)?;
+    let mut df = DataFrame::new(state, plan);
+    if let Some(params) = params {
+        df = df.with_param_values(params)?;
+    }
+    Ok(Planned {
+        df: normalize_types(df)?,
+        parameters,
+    })
+}
+
+/// Refuses every statement but queries, SHOW and EXPLAIN of those, before planning.
+fn check_read_only(statement: &DfStatement) -> Result<(), Error> {
+    match statement {
+        DfStatement::Statement(inner) => match inner.as_ref() {
+            SqlStatement::Query(_)
+            | SqlStatement::ShowTables { .. }
+            | SqlStatement::ShowColumns { .. }
+            | SqlStatement::ShowVariable { .. } => Ok(()),
+            SqlStatement::Explain { statement, .. } => check_read_only(&DfStatement::Statement(statement.clone())),
+            other => Err(Error::ReadOnly(format!(
+                "`{}` is not allowed",
+                first_words(&other.to_string())
+            ))),
+        },
+        DfStatement::Explain(explain) => check_read_only(&explain.statement),
+        DfStatement::CreateExternalTable(_) => Err(Error::ReadOnly("CREATE EXTERNAL TABLE is not allowed".into())),
+        DfStatement::CopyTo(_) => Err(Error::ReadOnly("COPY is not allowed".into())),
+        DfStatement::Reset(_) => Err(Error::ReadOnly("RESET is not allowed".into())),
+    }
+}
+
+/// JDBC and ODBC write positional parameters as `?`; DataFusion binds `$1`, `$2`, …: number
+/// them in order of appearance.
+fn number_placeholders(statement: &mut DfStatement) {
+    let inner = match statement {
+        DfStatement::Statement(inner) => inner.as_mut(),
+        DfStatement::Explain(explain) => return number_placeholders(&mut explain.statement),
+        _ => return,
+    };
+    let mut next = 0;
+    let _ = visit_expressions_mut(inner, |expr| {
+        if let Expr::Value(ValueWithSpan {
+            value: Value::Placeholder(id),
+            ..
+        }) = expr
+            && id == "?"
+        {
+            next += 1;
+            *id = format!("${next}");
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn root_message(e: &datafusion::error::DataFusionError) -> String {
+    e.find_root().to_string()
+}
+
+/// Placeholders sorted by position (`$2` after `$1`, `$10` after `$9`).
+fn ordered_parameters(plan: &LogicalPlan) -> Result<Parameters, Error> {
+    let types: HashMap<String, Option<DataType>> = plan.get_parameter_types()?;
+    let mut params: Vec<_> = types.into_iter().collect();
+    params.sort_by_key(|(name, _)| {
+        (
+            name.trim_start_matches('$').parse::<u64>().unwrap_or(u64::MAX),
+            name.clone(),
+        )
+    });
+    Ok(params)
+}
+
+/// The type a BI driver reads for `ty`, if it differs: view types and dictionaries become plain
+/// types, timestamps lose their zone (values stay UTC; apache/arrow-java#118).
+pub fn client_type(ty: &DataType) -> Option<DataType> {
+    match ty {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        DataType::Dictionary(_, value) => Some(client_type(value).unwrap_or_else(|| value.as_ref().clone())),
+        DataType::Timestamp(unit, Some(_)) => Some(DataType::Timestamp(*unit, None)),
+        _ => None,
+    }
+}
+
+/// Adds a final projection casting columns to [`client_type`], keeping names.
+fn normalize_types(df: DataFrame) -> Result<DataFrame, Error> {
+    let schema = df.schema().clone();
+    if schema.fields().iter().all(|f| client_type(f.data_type()).is_none()) {
+        return Ok(df);
+    }
+    let exprs: Vec<_> = schema
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = datafusion::common::Column::new(qualifier.cloned(), field.name());
+            match client_type(field.data_type()) {
+                Some(target) => cast(col(column), target).alias(field.name()),
+                None => col(column),
+            }
+        })
+        .collect();
+    Ok(df.select(exprs)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::session_config;
+    use tonic::Code;
+
+    async fn plan(sql: &str) -> Result<Planned, Error> {
+        let ctx = SessionContext::new_with_config(session_config());
+        ctx.sql("CREATE TABLE t AS VALUES (1, 'a'), (2, 'b')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        plan_sql(&ctx, sql, None).await
+    }
+
+    #[tokio::test]
+    async fn writes_and_settings_are_refused() {
+        for sql in [
+            "CREATE TABLE x (a INT)",
+            "INSERT INTO t VALUES (3, 'c')",
+            "DROP TABLE t",
+            "CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '/etc'",
+            "COPY t TO '/tmp/x.parquet'",
+            "SET datafusion.execution.batch_size = 1",
+            "CREATE VIEW v AS SELECT 1",
+            "EXPLAIN INSERT INTO t VALUES (3, 'c')",
+        ] {
+            let err = plan(sql).await.unwrap_err();
+            assert_eq!(err.code(), Code::PermissionDenied, "{sql}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_have_the_right_codes() {
+        assert_eq!(plan("SELEC 1").await.unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(plan("SELECT * FROM nope").await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(
+            plan("SELECT nope FROM t").await.unwrap_err().code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            plan("SELECT * FROM '/etc/passwd'").await.unwrap_err().code(),
+            Code::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn parameters_are_ordered_and_typed() {
+        let planned = plan("SELECT column2 FROM t WHERE column1 = $2 OR column1 = $1")
+            .await
+            .unwrap();
+        let names: Vec<_> = planned.parameters.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["$1", "$2"]);
+        assert_eq!(planned.parameters[0].1, Some(DataType::Int64));
+    }
+
+    #[tokio::test]
+    async fn question_marks_are_numbered() {
+        let planned = plan("SELECT column2 FROM t WHERE column1 = ? AND column2 <> ?")
+            .await
+            .unwrap();
+        let names: Vec<_> = planned.parameters.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["$1", "$2"]);
+        assert_eq!(planned.parameters[1].1, Some(DataType::Utf8));
+    }
+
+    #[test]
+    fn client_types() {
+        assert_eq!(client_type(&DataType::Utf8View), Some(DataType::Utf8));
+        assert_eq!(client_type(&DataType::Int64), None);
+    }
+}

@@ -1,0 +1,361 @@
+//! `stockflight-server` configuration: file, `STOCKFLIGHT_*` environment and flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser};
+use serde::{Deserialize, Serialize};
+use stockflight_common::config::{ConfigError, Settings};
+use stockflight_common::sections::{LogSection, StorageSection};
+
+/// Serves Stockflight's availability snapshots as SQL tables over Arrow Flight SQL.
+///
+/// `stockflight-server hash-password` reads a password on stdin and prints the argon2 hash to
+/// put into `auth.users`.
+#[derive(Debug, Parser, Serialize, Deserialize)]
+#[command(name = "stockflight-server", version)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// TOML configuration file; environment variables and flags override it.
+    #[arg(long = "config", id = "config", env = "STOCKFLIGHT_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerSection,
+    #[command(flatten)]
+    pub auth: AuthSection,
+    #[command(flatten)]
+    pub tls: TlsSection,
+    #[command(flatten)]
+    pub limits: LimitsSection,
+    #[command(flatten)]
+    pub catalog: CatalogSection,
+    #[command(flatten)]
+    pub metrics: MetricsSection,
+    #[command(flatten)]
+    pub storage: StorageSection,
+    #[command(flatten)]
+    pub log: LogSection,
+}
+
+/// The Flight SQL endpoint.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address the Flight SQL service listens on (port 0: any free port, see `server.port_file`).
+    #[arg(
+        id = "server.addr",
+        long = "server-addr",
+        env = "STOCKFLIGHT_SERVER_ADDR",
+        default_value = "127.0.0.1:50051",
+        value_name = "IP:PORT"
+    )]
+    pub addr: SocketAddr,
+    /// File to write the bound `IP:PORT` to once the service accepts connections.
+    #[arg(
+        id = "server.port_file",
+        long = "server-port-file",
+        env = "STOCKFLIGHT_SERVER_PORT_FILE",
+        value_name = "FILE"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address with authentication off.
+    #[arg(id = "server.allow_unauthenticated", long = "server-allow-unauthenticated", env = "STOCKFLIGHT_SERVER_ALLOW_UNAUTHENTICATED", default_value_t = false, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub allow_unauthenticated: bool,
+    /// Seconds between empty keep-alive batches while a query produces no data.
+    #[arg(
+        id = "server.keep_alive_secs",
+        long = "server-keep-alive-secs",
+        env = "STOCKFLIGHT_SERVER_KEEP_ALIVE_SECS",
+        default_value_t = 5,
+        value_name = "SECONDS"
+    )]
+    pub keep_alive_secs: u64,
+    /// Queries that take longer than this many milliseconds are logged as slow.
+    #[arg(
+        id = "server.slow_query_ms",
+        long = "server-slow-query-ms",
+        env = "STOCKFLIGHT_SERVER_SLOW_QUERY_MS",
+        default_value_t = 2000,
+        value_name = "MS"
+    )]
+    pub slow_query_ms: u64,
+}
+
+/// Who may connect. With neither users nor tokens, authentication is off (loopback only).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Users for Basic auth, whitespace-separated `name:argon2-hash` entries
+    /// (hash from `stockflight-server hash-password`).
+    #[arg(
+        id = "auth.users",
+        long = "auth-users",
+        env = "STOCKFLIGHT_AUTH_USERS",
+        default_value = "",
+        value_name = "NAME:HASH ...",
+        hide_env_values = true
+    )]
+    pub users: String,
+    /// Static Bearer tokens accepted without a Handshake, whitespace-separated.
+    #[arg(
+        id = "auth.tokens",
+        long = "auth-tokens",
+        env = "STOCKFLIGHT_AUTH_TOKENS",
+        default_value = "",
+        value_name = "TOKEN ...",
+        hide_env_values = true
+    )]
+    pub tokens: String,
+    /// Lifetime in seconds of the Bearer tokens Handshake hands out.
+    #[arg(
+        id = "auth.token_ttl_secs",
+        long = "auth-token-ttl-secs",
+        env = "STOCKFLIGHT_AUTH_TOKEN_TTL_SECS",
+        default_value_t = 3600,
+        value_name = "SECONDS"
+    )]
+    pub token_ttl_secs: u64,
+}
+
+/// TLS for the Flight SQL endpoint (rustls); off unless a certificate is given.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain of the server.
+    #[arg(
+        id = "tls.cert",
+        long = "tls-cert",
+        env = "STOCKFLIGHT_TLS_CERT",
+        value_name = "FILE"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the server.
+    #[arg(id = "tls.key", long = "tls-key", env = "STOCKFLIGHT_TLS_KEY", value_name = "FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// PEM CA bundle; when set, clients must present a certificate it signed (mTLS).
+    #[arg(
+        id = "tls.client_ca",
+        long = "tls-client-ca",
+        env = "STOCKFLIGHT_TLS_CLIENT_CA",
+        value_name = "FILE"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Per-query and server-wide limits.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Memory one query may hold for sorts, joins and aggregations, in MiB.
+    #[arg(
+        id = "limits.query_memory_mb",
+        long = "limits-query-memory-mb",
+        env = "STOCKFLIGHT_LIMITS_QUERY_MEMORY_MB",
+        default_value_t = 1024,
+        value_name = "MIB"
+    )]
+    pub query_memory_mb: u64,
+    /// Longest a query may run, in seconds (0: no limit).
+    #[arg(
+        id = "limits.query_timeout_secs",
+        long = "limits-query-timeout-secs",
+        env = "STOCKFLIGHT_LIMITS_QUERY_TIMEOUT_SECS",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    pub query_timeout_secs: u64,
+    /// Queries that run at once; more wait in a queue.
+    #[arg(
+        id = "limits.max_concurrent_queries",
+        long = "limits-max-concurrent-queries",
+        env = "STOCKFLIGHT_LIMITS_MAX_CONCURRENT_QUERIES",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub max_concurrent_queries: usize,
+    /// Longest a query waits in the queue, in seconds, before it is refused.
+    #[arg(
+        id = "limits.queue_timeout_secs",
+        long = "limits-queue-timeout-secs",
+        env = "STOCKFLIGHT_LIMITS_QUEUE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub queue_timeout_secs: u64,
+    /// Most rows one result may have (0: no cap); a larger result fails with RESOURCE_EXHAUSTED.
+    #[arg(
+        id = "limits.max_result_rows",
+        long = "limits-max-result-rows",
+        env = "STOCKFLIGHT_LIMITS_MAX_RESULT_ROWS",
+        default_value_t = 0,
+        value_name = "ROWS"
+    )]
+    pub max_result_rows: u64,
+}
+
+/// Where the served tables come from and how often to look for a new snapshot.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    /// Seconds between checks of `CURRENT` for a newly published snapshot.
+    #[arg(
+        id = "catalog.poll_secs",
+        long = "catalog-poll-secs",
+        env = "STOCKFLIGHT_CATALOG_POLL_SECS",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub poll_secs: u64,
+}
+
+/// The operations endpoint (`/metrics`, `/health`).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address of the Prometheus `/metrics` and `/health` HTTP endpoint.
+    #[arg(
+        id = "metrics.addr",
+        long = "metrics-addr",
+        env = "STOCKFLIGHT_METRICS_ADDR",
+        default_value = "127.0.0.1:9464",
+        value_name = "IP:PORT"
+    )]
+    pub addr: SocketAddr,
+}
+
+impl AuthSection {
+    /// `(name, hash)` pairs of `auth.users`.
+    pub fn user_list(&self) -> Vec<(String, String)> {
+        self.users
+            .split_whitespace()
+            .filter_map(|e| e.split_once(':'))
+            .map(|(n, h)| (n.to_string(), h.to_string()))
+            .collect()
+    }
+
+    /// The static tokens of `auth.tokens`.
+    pub fn token_list(&self) -> Vec<String> {
+        self.tokens.split_whitespace().map(String::from).collect()
+    }
+
+    /// Whether any credential is configured (authentication on).
+    pub fn enabled(&self) -> bool {
+        !self.users.trim().is_empty() || !self.tokens.trim().is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for entry in self.users.split_whitespace() {
+            let Some((name, hash)) = entry.split_once(':') else {
+                return Err(ConfigError::invalid(
+                    "auth.users",
+                    format!("`{}` is not name:hash", entry.chars().take(40).collect::<String>()),
+                ));
+            };
+            if name.is_empty() {
+                return Err(ConfigError::invalid("auth.users", "a user has an empty name"));
+            }
+            argon2::PasswordHash::new(hash).map_err(|e| {
+                ConfigError::invalid(
+                    "auth.users",
+                    format!(
+                        "user `{name}`: not an argon2 PHC hash ({e}); make one with `stockflight-server hash-password`"
+                    ),
+                )
+            })?;
+        }
+        if self.token_ttl_secs == 0 {
+            return Err(ConfigError::invalid("auth.token_ttl_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl Settings for ServerSettings {
+    fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.storage.validate()?;
+        self.auth.validate()?;
+        if !self.auth.enabled() && !self.server.addr.ip().is_loopback() && !self.server.allow_unauthenticated {
+            return Err(ConfigError::invalid(
+                "server.addr",
+                format!(
+                    "{} is not a loopback address and authentication is off: configure auth.users or auth.tokens, \
+                     or set server.allow_unauthenticated = true",
+                    self.server.addr
+                ),
+            ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::invalid("tls.key", "tls.cert and tls.key go together"));
+        }
+        if self.tls.client_ca.is_some() && self.tls.cert.is_none() {
+            return Err(ConfigError::invalid("tls.client_ca", "mTLS needs tls.cert and tls.key"));
+        }
+        for (key, path) in [
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+            ("tls.client_ca", &self.tls.client_ca),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(ConfigError::invalid(key, format!("{}: no such file", path.display())));
+            }
+        }
+        if self.limits.max_concurrent_queries == 0 {
+            return Err(ConfigError::invalid(
+                "limits.max_concurrent_queries",
+                "must be at least 1",
+            ));
+        }
+        if self.limits.query_memory_mb == 0 {
+            return Err(ConfigError::invalid("limits.query_memory_mb", "must be at least 1"));
+        }
+        if self.catalog.poll_secs == 0 {
+            return Err(ConfigError::invalid("catalog.poll_secs", "must be at least 1"));
+        }
+        if self.server.keep_alive_secs == 0 {
+            return Err(ConfigError::invalid("server.keep_alive_secs", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stockflight_common::config::load_from;
+
+    #[test]
+    fn options_follow_the_naming_rule() {
+        stockflight_common::config::check_names::<ServerSettings>().unwrap();
+    }
+
+    #[test]
+    fn open_address_without_auth_is_refused() {
+        let err = load_from::<ServerSettings, _, _>(["s", "--server-addr", "0.0.0.0:1"]).unwrap_err();
+        assert!(err.to_string().contains("server.addr"), "{err}");
+        let ok = load_from::<ServerSettings, _, _>([
+            "s",
+            "--server-addr",
+            "0.0.0.0:1",
+            "--server-allow-unauthenticated",
+            "true",
+        ]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn malformed_user_is_refused() {
+        let err = load_from::<ServerSettings, _, _>(["s", "--auth-users", "alice:plaintext"]).unwrap_err();
+        assert!(err.to_string().contains("auth.users"), "{err}");
+    }
+}
