@@ -1,12 +1,11 @@
 //! `stockflight-batch` configuration: file, `STOCKFLIGHT_*` environment and flags.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
-use stockflight_common::sections::{CassandraSection, LogSection, StorageSection};
+use stockflight_common::sections::{CassandraSection, LogSection, MetricsSection, StorageSection};
 
 use crate::schedule::parse_interval;
 
@@ -41,7 +40,7 @@ pub struct BatchSettings {
     #[command(flatten)]
     pub schedule: ScheduleSection,
     #[command(flatten)]
-    pub metrics: MetricsSection,
+    pub metrics: MetricsSection<9466>,
     #[command(flatten)]
     pub log: LogSection,
 }
@@ -153,21 +152,6 @@ pub struct ScheduleSection {
         value_name = "DURATION"
     )]
     pub retry_after: String,
-}
-
-/// The operations endpoint (`/metrics`, `/health`).
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Address of the Prometheus metrics and health endpoint.
-    #[arg(
-        id = "metrics.addr",
-        long = "metrics-addr",
-        env = "STOCKFLIGHT_METRICS_ADDR",
-        default_value = "127.0.0.1:9466",
-        value_name = "HOST:PORT"
-    )]
-    pub addr: SocketAddr,
 }
 
 impl Settings for BatchSettings {

@@ -186,6 +186,22 @@ impl StorageSection {
     }
 }
 
+/// The operations endpoint (`/metrics`, `/health`) on 127.0.0.1:`PORT` by default; each
+/// binary picks its own default port so they can run side by side.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection<const PORT: u16> {
+    /// Address of `/metrics` (Prometheus) and `/health`; port 0 picks a free port (logged).
+    #[arg(
+        id = "metrics.addr",
+        long = "metrics-addr",
+        env = "STOCKFLIGHT_METRICS_ADDR",
+        default_value_t = std::net::SocketAddr::from(([127, 0, 0, 1], PORT)),
+        value_name = "IP:PORT"
+    )]
+    pub addr: std::net::SocketAddr,
+}
+
 /// Log output.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,13 +1,12 @@
 //! `stockflight-ingest` configuration: file, `STOCKFLIGHT_*` environment and flags.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
-use stockflight_common::sections::{CassandraSection, KafkaSection, LogSection};
+use stockflight_common::sections::{CassandraSection, KafkaSection, LogSection, MetricsSection};
 
 /// Streams availability updates from Kafka into Cassandra, last write wins.
 #[derive(Debug, Parser, Serialize, Deserialize)]
@@ -25,7 +24,7 @@ pub struct IngestSettings {
     #[command(flatten)]
     pub ingest: IngestSection,
     #[command(flatten)]
-    pub metrics: MetricsSection,
+    pub metrics: MetricsSection<9465>,
     #[command(flatten)]
     pub log: LogSection,
 }
@@ -157,21 +156,6 @@ impl IngestSection {
         }
         Ok(())
     }
-}
-
-/// The operations endpoint.
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Address of `/metrics` (Prometheus) and `/health`; port 0 picks a free port (logged).
-    #[arg(
-        id = "metrics.addr",
-        long = "metrics-addr",
-        env = "STOCKFLIGHT_METRICS_ADDR",
-        default_value = "127.0.0.1:9465",
-        value_name = "HOST:PORT"
-    )]
-    pub addr: SocketAddr,
 }
 
 impl Settings for IngestSettings {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
-use stockflight_common::sections::{LogSection, StorageSection};
+use stockflight_common::sections::{LogSection, MetricsSection, StorageSection};
 
 /// Serves Stockflight's availability snapshots as SQL tables over Arrow Flight SQL.
 ///
@@ -31,7 +31,7 @@ pub struct ServerSettings {
     #[command(flatten)]
     pub catalog: CatalogSection,
     #[command(flatten)]
-    pub metrics: MetricsSection,
+    pub metrics: MetricsSection<9464>,
     #[command(flatten)]
     pub storage: StorageSection,
     #[command(flatten)]
@@ -211,21 +211,6 @@ pub struct CatalogSection {
         value_name = "SECONDS"
     )]
     pub poll_secs: u64,
-}
-
-/// The operations endpoint (`/metrics`, `/health`).
-#[derive(Debug, Clone, Args, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Address of the Prometheus `/metrics` and `/health` HTTP endpoint.
-    #[arg(
-        id = "metrics.addr",
-        long = "metrics-addr",
-        env = "STOCKFLIGHT_METRICS_ADDR",
-        default_value = "127.0.0.1:9464",
-        value_name = "IP:PORT"
-    )]
-    pub addr: SocketAddr,
 }
 
 impl AuthSection {
