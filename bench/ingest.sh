@@ -95,7 +95,7 @@ quantile() { # quantile NAME Q: Q-quantile of a Prometheus histogram, interpolat
 stop_ingest() { kill -TERM "$ingest_pid"; wait "$ingest_pid" || true; }
 
 say "1. pre-filling $MESSAGES messages while the release build (ingest + ceiling) runs"
-(CARGO_TARGET_DIR=$release_dir cargo build --release -p stockflight-ingest --bins >"$work/build.log" 2>&1) &
+(CARGO_TARGET_DIR=$release_dir cargo build --release --workspace --bins --locked >"$work/build.log" 2>&1) &
 build_pid=$!
 topic=bench_ingest_$run
 create_topic "$topic"

@@ -1,8 +1,10 @@
 """stockflight-server benchmark; run through bench/server.sh.
 
 1. Dashboard queries (filters, group-bys, top-N, roll-up drill-downs): p50/p99 latency through
-   ADBC against the server, beside DuckDB in-process on the same Parquet files, same run.
-2. DoGet throughput of a wide multi-million-row result (MB/s of Arrow data received).
+   ADBC against the server, beside DuckDB in-process on the same Parquet files, same run; the
+   server both as deployed (tables held in memory) and reading Parquet per query.
+2. DoGet throughput of a wide multi-million-row result (MB/s of Arrow data received), through
+   pyarrow's C++ Flight client and through ADBC.
 3. 64 concurrent ADBC clients running the dashboard mix: QPS and errors.
 """
 
@@ -25,6 +27,7 @@ import adbc_driver_flightsql.dbapi
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
 QUERIES = {
@@ -118,8 +121,9 @@ def write_data(root: Path, rows: int) -> None:
     (root / "CURRENT").write_text(json.dumps(manifest))
 
 
-def start_server(binary: str, root: Path, work: Path) -> tuple[subprocess.Popen, str]:
+def start_server(binary: str, root: Path, work: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     port_file = work / "port"
+    port_file.unlink(missing_ok=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         metrics = s.getsockname()[1]
@@ -127,10 +131,10 @@ def start_server(binary: str, root: Path, work: Path) -> tuple[subprocess.Popen,
     proc = subprocess.Popen(
         [binary, "--server-addr", "127.0.0.1:0", "--server-port-file", str(port_file),
          "--metrics-addr", f"127.0.0.1:{metrics}", "--storage-url", str(root),
-         "--limits-max-concurrent-queries", "8", "--log-level", "warn"],
-        env=env, stderr=open(work / "server.log", "wb"), stdout=subprocess.DEVNULL,
+         "--limits-max-concurrent-queries", "8", "--log-level", "warn", *extra],
+        env=env, stderr=open(work / "server.log", "ab"), stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not port_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"server did not start: {(work / 'server.log').read_text()}")
@@ -151,83 +155,95 @@ def pct(values, p):
     return float(np.percentile(values, p))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--server", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--rows", type=int, default=2_000_000)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=20)
-    args = ap.parse_args()
+def statement_query(sql: str) -> bytes:
+    """A Flight SQL CommandStatementQuery packed in google.protobuf.Any (two tiny messages)."""
 
-    tmp = Path(tempfile.mkdtemp(prefix="stockflight-bench-"))
-    root, work = tmp / "data", tmp / "work"
-    root.mkdir()
-    work.mkdir()
+    def field(number: int, payload: bytes) -> bytes:
+        out, n = bytearray([number << 3 | 2]), len(payload)
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        out.append(n)
+        return bytes(out) + payload
+
+    type_url = b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery"
+    return field(1, type_url) + field(2, field(1, sql.encode()))
+
+
+def doget_adbc(uri: str, sql: str) -> tuple[int, int, float]:
+    con = adbc_driver_flightsql.dbapi.connect(uri, autocommit=True)
     try:
         t = time.perf_counter()
-        write_data(root, args.rows)
-        print(f"data: {args.rows} rows in {time.perf_counter() - t:.1f} s", flush=True)
-        proc, uri = start_server(args.server, root, work)
-        try:
-            report = run(uri, root, args)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        with con.cursor() as cur:
+            cur.execute(sql)
+            nbytes = nrows = 0
+            for batch in cur.fetch_record_batch():
+                nbytes += batch.nbytes
+                nrows += batch.num_rows
+        return nbytes, nrows, time.perf_counter() - t
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    Path(args.out).write_text(report)
-    print(report)
+        con.close()
 
 
-def run(uri: str, root: Path, args) -> str:
-    con = adbc_driver_flightsql.dbapi.connect(uri, autocommit=True)
+def doget_flight(uri: str, sql: str) -> tuple[int, int, float]:
+    """The same through pyarrow's C++ Flight client: GetFlightInfo, then DoGet of its ticket."""
+    client = flight.connect(uri.replace("grpc://", "grpc+tcp://"))
+    try:
+        t = time.perf_counter()
+        info = client.get_flight_info(flight.FlightDescriptor.for_command(statement_query(sql)))
+        nbytes = nrows = 0
+        for endpoint in info.endpoints:
+            reader = client.do_get(endpoint.ticket)
+            for chunk in reader:
+                nbytes += chunk.data.nbytes
+                nrows += chunk.data.num_rows
+        return nbytes, nrows, time.perf_counter() - t
+    finally:
+        client.close()
+
+
+def duckdb_connection(snap: Path, in_memory: bool):
     duck = duckdb.connect()
-    snap = root / "snapshots/bench1"
-    duck.execute(f"CREATE VIEW availability_snapshot AS SELECT * FROM read_parquet('{snap}/availability_snapshot/*/*.parquet', hive_partitioning = true)")
-    duck.execute(f"CREATE VIEW items AS SELECT * FROM read_parquet('{snap}/items/*.parquet')")
-    duck.execute(f"CREATE VIEW nodes AS SELECT * FROM read_parquet('{snap}/nodes/*.parquet')")
+    kind = "TABLE" if in_memory else "VIEW"
+    duck.execute(f"CREATE {kind} availability_snapshot AS SELECT * FROM read_parquet("
+                 f"'{snap}/availability_snapshot/*/*.parquet', hive_partitioning = true)")
+    duck.execute(f"CREATE {kind} items AS SELECT * FROM read_parquet('{snap}/items/*.parquet')")
+    duck.execute(f"CREATE {kind} nodes AS SELECT * FROM read_parquet('{snap}/nodes/*.parquet')")
+    return duck
+
+
+def dashboard(uri: str, runs: int, references: dict) -> dict:
+    """p50/p99 per query through ADBC, and of each DuckDB reference, interleaved per query."""
+    con = adbc_driver_flightsql.dbapi.connect(uri, autocommit=True)
 
     def server_query(sql):
         with con.cursor() as cur:
             cur.execute(sql)
             return cur.fetch_arrow_table()
 
-    rows = []
-    for name, sql in QUERIES.items():
-        a = server_query(sql)
-        b = duck.sql(sql).to_arrow_table()
-        assert a.num_rows == b.num_rows, (name, a.num_rows, b.num_rows)
-        for _ in range(2):
-            server_query(sql)
-            duck.sql(sql).to_arrow_table()
-        s = timed(lambda: server_query(sql), args.runs)
-        d = timed(lambda: duck.sql(sql).to_arrow_table(), args.runs)
-        rows.append((name, pct(s, 50), pct(s, 99), pct(d, 50), pct(d, 99)))
-        print(f"{name}: server p50 {pct(s, 50):.1f} ms, duckdb p50 {pct(d, 50):.1f} ms", flush=True)
+    out = {}
+    try:
+        for name, sql in QUERIES.items():
+            got = server_query(sql)
+            for ref, duck in references.items():
+                want = duck.sql(sql).to_arrow_table()
+                assert got.num_rows == want.num_rows, (name, ref, got.num_rows, want.num_rows)
+            for _ in range(2):
+                server_query(sql)
+                for duck in references.values():
+                    duck.sql(sql).to_arrow_table()
+            row = {"server": timed(lambda: server_query(sql), runs)}
+            for ref, duck in references.items():
+                row[ref] = timed(lambda: duck.sql(sql).to_arrow_table(), runs)
+            out[name] = row
+            print(name, {k: f"{pct(v, 50):.1f} ms" for k, v in row.items()}, flush=True)
+    finally:
+        con.close()
+    return out
 
-    # DoGet throughput of the whole wide table.
-    throughputs = []
-    for _ in range(3):
-        t = time.perf_counter()
-        with con.cursor() as cur:
-            cur.execute(WIDE)
-            reader = cur.fetch_record_batch()
-            nbytes, nrows = 0, 0
-            for batch in reader:
-                nbytes += batch.nbytes
-                nrows += batch.num_rows
-        elapsed = time.perf_counter() - t
-        throughputs.append((nbytes / elapsed / 1e6, nrows, nbytes, elapsed))
-    t = time.perf_counter()
-    duck_wide = duck.sql(WIDE).to_arrow_table()
-    duck_wide_s = time.perf_counter() - t
-    best = max(throughputs)
-    con.close()
 
-    # 64 concurrent clients.
-    clients = 64
-    stop = time.monotonic() + args.seconds
+def concurrent(uri: str, clients: int, seconds: float) -> tuple[int, float, list[str]]:
+    stop = time.monotonic() + seconds
     done, errors, lock = [0], [], threading.Lock()
     mix = [QUERIES[k] for k in ("filter", "group_by_region", "top_items", "point_lookup", "small_table")]
 
@@ -255,44 +271,142 @@ def run(uri: str, root: Path, args) -> str:
         th.start()
     for th in threads:
         th.join()
-    elapsed = time.perf_counter() - t
-    qps = done[0] / elapsed
+    return done[0], time.perf_counter() - t, errors
 
+
+def load_average() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--clients", type=int, default=64)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="stockflight-bench-"))
+    root, work = tmp / "data", tmp / "work"
+    root.mkdir()
+    work.mkdir()
+    results = {"load_before": load_average()}
+    try:
+        t = time.perf_counter()
+        write_data(root, args.rows)
+        print(f"data: {args.rows} rows in {time.perf_counter() - t:.1f} s", flush=True)
+        snap = root / "snapshots/bench1"
+        results["parquet_mb"] = sum(f.stat().st_size for f in snap.rglob("*.parquet")) / 1e6
+        duck_files = duckdb_connection(snap, in_memory=False)
+        duck_memory = duckdb_connection(snap, in_memory=True)
+
+        # The server as deployed (tables held in memory within catalog.memory_cache_mb).
+        t = time.perf_counter()
+        proc, uri = start_server(args.server, root, work, [])
+        results["startup_s"] = time.perf_counter() - t
+        try:
+            results["dashboard"] = dashboard(uri, args.runs, {"duckdb": duck_files, "duckdb_memory": duck_memory})
+            results["doget_adbc"] = [doget_adbc(uri, WIDE) for _ in range(3)]
+            results["doget_flight"] = [doget_flight(uri, WIDE) for _ in range(3)]
+            results["concurrent"] = concurrent(uri, args.clients, args.seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        t = time.perf_counter()
+        wide = duck_files.sql(WIDE).to_arrow_table()
+        results["duck_wide"] = (wide.nbytes, time.perf_counter() - t)
+        del wide
+
+        # The same server reading Parquet per query (catalog.memory_cache_mb = 0).
+        proc, uri = start_server(args.server, root, work, ["--catalog-memory-cache-mb", "0"])
+        try:
+            results["dashboard_parquet"] = dashboard(uri, args.runs, {})
+            results["doget_flight_parquet"] = [doget_flight(uri, WIDE) for _ in range(3)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        results["load_after"] = load_average()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report = render(results, args)
+    Path(args.out).write_text(report)
+    print(report)
+
+
+def mbps(run) -> float:
+    nbytes, _, seconds = run
+    return nbytes / seconds / 1e6
+
+
+def render(r: dict, args) -> str:
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
     mem = next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+    dash, parquet = r["dashboard"], r["dashboard_parquet"]
     lines = [
         "# stockflight-server benchmark",
         "",
-        f"Machine: {os.cpu_count()} cores ({model}), {int(mem) // 1024 // 1024} GiB RAM, {platform.platform()}.",
-        f"Data: availability_snapshot {args.rows:,} rows in 4 Hive partitions (Parquet), items "
-        f"{args.rows // 200:,} rows, nodes 200 rows. Server: release build, defaults but "
-        "`limits.max_concurrent_queries = 8`, loopback, no TLS, no auth.",
-        "Command: `bench/server.sh` (data generated by bench/server_bench.py; DuckDB "
-        f"{duckdb.__version__} in-process on the same files, same run; ADBC Flight SQL "
-        f"{adbc_driver_flightsql.__version__}).",
+        f"Machine: {os.cpu_count()} cores ({model}), {int(mem) // 1024 // 1024} GiB RAM, {platform.platform()}. "
+        f"Load average before/after: {r['load_before']} / {r['load_after']} (the machine is shared: "
+        "other work may run beside the benchmark).",
+        f"Data: availability_snapshot {args.rows:,} rows in 4 Hive partitions, items {args.rows // 200:,} rows, "
+        f"nodes 200 rows; {r['parquet_mb']:.0f} MB of Parquet (row groups of 128k rows) in a local temporary "
+        "directory (OS page cache warm for both sides).",
+        "Server: release build, defaults (so `catalog.memory_cache_mb = 1024`: the snapshot's tables are decoded "
+        "once at load and held in memory) except `limits.max_concurrent_queries = 8`; loopback, no TLS, no auth; "
+        f"start-up to listening with the snapshot loaded: {r['startup_s']:.1f} s. "
+        "\"server, Parquet\" is the same binary with `--catalog-memory-cache-mb 0` (every query reads the files).",
+        f"Reference: DuckDB {duckdb.__version__} in-process (default threads = {os.cpu_count()}), same queries, "
+        "same run, interleaved per query. \"DuckDB\" = views over `read_parquet` of the same files (the target's "
+        "reference: each query reads the Parquet files, default settings); \"DuckDB, memory\" = the same data "
+        "loaded into DuckDB tables first (like the server's memory cache). Client: ADBC Flight SQL "
+        f"{adbc_driver_flightsql.__version__} (DB-API: every query is CreatePreparedStatement, GetFlightInfo, "
+        "DoGet, ClosePreparedStatement on loopback).",
+        "Command: `bench/server.sh` (data generated by bench/server_bench.py).",
         "",
-        f"## Dashboard queries ({args.runs} runs each after 2 warm-ups; ms)",
+        f"## Dashboard queries (p50 / p99 of {args.runs} runs each after 2 warm-ups; ms)",
         "",
-        "| query | server p50 | server p99 | DuckDB p50 | DuckDB p99 | p50 ratio server/DuckDB |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| query | server | server, Parquet | DuckDB | DuckDB, memory | p50 server/DuckDB | p50 server, Parquet/DuckDB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, sp50, sp99, dp50, dp99 in rows:
-        lines.append(f"| {name} | {sp50:.1f} | {sp99:.1f} | {dp50:.1f} | {dp99:.1f} | {sp50 / dp50:.2f}x |")
-    geo = statistics.geometric_mean([r[1] / r[3] for r in rows])
+    ratios, ratios_parquet = [], []
+    for name, row in dash.items():
+        s, d, m, p = row["server"], row["duckdb"], row["duckdb_memory"], parquet[name]["server"]
+        ratio, ratio_p = pct(s, 50) / pct(d, 50), pct(p, 50) / pct(d, 50)
+        ratios.append(ratio)
+        ratios_parquet.append(ratio_p)
+        cell = lambda v: f"{pct(v, 50):.1f} / {pct(v, 99):.1f}"  # noqa: E731
+        lines.append(f"| {name} | {cell(s)} | {cell(p)} | {cell(d)} | {cell(m)} | {ratio:.2f}x | {ratio_p:.2f}x |")
     lines += [
-        f"| geometric mean | | | | | {geo:.2f}x |",
+        f"| geometric mean | | | | | {statistics.geometric_mean(ratios):.2f}x | "
+        f"{statistics.geometric_mean(ratios_parquet):.2f}x |",
+        f"| worst | | | | | {max(ratios):.2f}x | {max(ratios_parquet):.2f}x |",
         "",
-        "## DoGet throughput (whole availability_snapshot, through ADBC)",
+        "## DoGet throughput (`SELECT * FROM availability_snapshot`, MB/s of Arrow data received)",
         "",
-        f"- best of 3: {best[0]:.0f} MB/s of Arrow data ({best[1]:,} rows, {best[2] / 1e6:.0f} MB in {best[3]:.2f} s); "
-        f"all runs: {', '.join(f'{t[0]:.0f}' for t in throughputs)} MB/s",
-        f"- reference, DuckDB in-process materializing the same result: {duck_wide.nbytes / duck_wide_s / 1e6:.0f} MB/s "
-        f"({duck_wide_s:.2f} s)",
+    ]
+    for label, key in (("pyarrow Flight (C++) client, server", "doget_flight"),
+                       ("ADBC (Go driver via C Data Interface), server", "doget_adbc"),
+                       ("pyarrow Flight (C++) client, server, Parquet", "doget_flight_parquet")):
+        runs = r[key]
+        best = max(runs, key=mbps)
+        lines.append(f"- {label}: best of 3 {mbps(best):.0f} MB/s ({best[1]:,} rows, {best[0] / 1e6:.0f} MB in "
+                     f"{best[2]:.2f} s, timed from GetFlightInfo to the last batch); all runs "
+                     f"{', '.join(f'{mbps(x):.0f}' for x in runs)} MB/s")
+    nbytes, seconds = r["duck_wide"]
+    lines += [
+        f"- reference, DuckDB in-process materializing the same result from the Parquet files: "
+        f"{nbytes / seconds / 1e6:.0f} MB/s ({seconds:.2f} s)",
         "",
-        f"## {clients} concurrent clients ({args.seconds:.0f} s, mix of 5 dashboard queries)",
+    ]
+    done, elapsed, errors = r["concurrent"]
+    lines += [
+        f"## {args.clients} concurrent clients ({args.seconds:.0f} s, ADBC, mix of 5 dashboard queries: filter, "
+        "group_by_region, top_items, point_lookup, small_table)",
         "",
-        f"- {done[0]:,} queries, {qps:.1f} QPS, {len(errors)} errors",
+        f"- {done:,} queries, {done / elapsed:.1f} QPS, {len(errors)} errors",
     ]
     if errors:
         lines.append(f"- first error: `{errors[0]}`")

@@ -52,7 +52,14 @@ async fn a_run_killed_mid_write_leaves_the_previous_snapshot_current() {
         .args(["--once", "--run-id", "r2", "--metrics-addr", "127.0.0.1:0"])
         .args(["--cassandra-nodes", &require("STOCKFLIGHT_CASSANDRA_NODES")])
         .args(["--cassandra-keyspace", &keyspace, "--storage-url", &url])
-        .args(["--scan-parallelism", "1", "--scan-page-size", "100"])
+        .args([
+            "--scan-parallelism",
+            "1",
+            "--scan-page-size",
+            "100",
+            "--lease-ttl-secs",
+            "3",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -73,6 +80,9 @@ async fn a_run_killed_mid_write_leaves_the_previous_snapshot_current() {
     // Readers still see r1, whole.
     assert_eq!(support::current(&store).await, r1);
     support::check_snapshot(&store, &r1, &data, &[("r1", &data)]).await;
+
+    // The killed run could not release its lease: the next run may start once it expired.
+    support::wait_lease(&session, &keyspace, "the killed run's lease expires", |o| o.is_none()).await;
 
     // The same run id again: the leftovers are replaced and r2 publishes.
     support::assert_success(&support::run_batch(

@@ -626,3 +626,162 @@ pub async fn check_snapshot(
     assert_eq!(read_table(store, table("items")).await.rows(), data.items.len());
     assert_eq!(read_table(store, table("nodes")).await.rows(), data.nodes.len());
 }
+
+/// A `stockflight-batch` process started by a test, its stderr (JSON log lines) read on a thread.
+pub struct BatchProcess {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Vec<String>,
+}
+
+impl BatchProcess {
+    /// Starts `stockflight-batch --once` like [`run_batch`], without waiting for it.
+    pub fn spawn(keyspace: &str, storage_args: &[&str], extra: &[&str]) -> Self {
+        let mut child = Command::new(binary("stockflight-batch"))
+            .args(["--once", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--cassandra-nodes", &require("STOCKFLIGHT_CASSANDRA_NODES")])
+            .args(["--cassandra-keyspace", keyspace])
+            .args(storage_args)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start stockflight-batch");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr: Vec::new(),
+        }
+    }
+
+    /// The first JSON log event with `message`, waiting up to `timeout`.
+    pub fn wait_log(&mut self, message: &str, timeout: std::time::Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no log line {message:?} within {timeout:?}; stderr so far:\n{}",
+                        self.stderr.join("\n")
+                    )
+                });
+            self.stderr.push(line.clone());
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if event["message"] == message {
+                return event;
+            }
+        }
+    }
+
+    /// The address of the process's `/metrics` endpoint, from its log.
+    pub fn metrics_addr(&mut self) -> String {
+        let event = self.wait_log("serving /metrics and /health", std::time::Duration::from_secs(30));
+        event["addr"].as_str().expect("addr in the log event").to_string()
+    }
+
+    /// Waits for the process to end (within `timeout`) and returns its output.
+    pub fn finish(mut self, timeout: std::time::Duration) -> Output {
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                self.child.kill().ok();
+                panic!("stockflight-batch did not end within {timeout:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stdout = Vec::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            std::io::Read::read_to_end(&mut out, &mut stdout).unwrap();
+        }
+        // The reader thread ends with the process: collect what it has not handed over yet.
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(5)) {
+            self.stderr.push(line);
+        }
+        let mut stderr = self.stderr.join("\n").into_bytes();
+        stderr.push(b'\n');
+        Output { status, stdout, stderr }
+    }
+}
+
+/// A value of the Prometheus text exposition at `addr` (`name` with its labels, as written).
+pub fn metric(addr: &str, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The state directory of the test stack (as `dev/stack` resolves it).
+pub fn stack_state_dir() -> std::path::PathBuf {
+    std::env::var_os("STOCKFLIGHT_STATE_DIR")
+        .map_or_else(|| stockflight_tests::repo_root().join(".stockflight"), Into::into)
+}
+
+/// Drops the test's keyspace.
+pub async fn drop_keyspace(session: &Session, keyspace: &str) {
+    session
+        .query_unpaged(format!("DROP KEYSPACE {keyspace}"), ())
+        .await
+        .expect("drop keyspace");
+}
+
+impl Drop for BatchProcess {
+    /// A test that failed half-way does not leave the process behind (even a stopped one).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The process holding the run lease of `keyspace`, if any (`<host>/pid <pid>/run <id>`).
+pub async fn lease_owner(session: &Session, keyspace: &str) -> Option<String> {
+    let result = session
+        .query_unpaged(
+            format!("SELECT owner FROM {keyspace}.batch_lease WHERE name = 'stockflight-batch'"),
+            (),
+        )
+        .await;
+    // The table appears with the first run's attempt.
+    let rows = result.ok()?.into_rows_result().ok()?;
+    rows.maybe_first_row::<(Option<String>,)>()
+        .ok()
+        .flatten()
+        .and_then(|(o,)| o)
+}
+
+/// Polls (up to 60 s) until the run lease of `keyspace` satisfies `check`.
+pub async fn wait_lease(session: &Session, keyspace: &str, what: &str, check: impl Fn(Option<&str>) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let owner = lease_owner(session, keyspace).await;
+        if check(owner.as_deref()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: lease owner still {owner:?} after 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

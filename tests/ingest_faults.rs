@@ -5,6 +5,7 @@
 #[path = "ingest_support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,54 +13,80 @@ use std::time::Duration;
 use stockflight_tests::unique;
 use support::{Ingest, Record, StreamSpec};
 
-/// Produces `records` in chunks with pauses, so the stream is still flowing while the test
-/// injects faults; sets `done` at the end.
-fn produce_slowly(
+/// A stream being produced in the background, in chunks with pauses, so it is still flowing
+/// while a test injects faults; `done` turns true once every record is in Kafka.
+struct FlowingStream {
     topic: String,
+    keyspace: String,
+    group: String,
     records: Vec<Record>,
-    chunk: usize,
-    pause: Duration,
+    expected: HashMap<(String, String), support::Row>,
     done: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let producer = support::producer();
-        for part in records.chunks(chunk) {
-            support::produce(&producer, &topic, part).await;
-            tokio::time::sleep(pause).await;
+    producing: tokio::task::JoinHandle<()>,
+}
+
+impl FlowingStream {
+    /// Creates a fresh topic with `partitions`, keyspace and group, and starts producing
+    /// `updates` generated records from `seed` in chunks of 500 every 500 ms.
+    async fn start(name: &str, partitions: i32, updates: usize, seed: u64) -> Self {
+        let topic = unique(name);
+        support::create_topic(&topic, partitions).await;
+        let records = support::generate(&StreamSpec {
+            items: 500,
+            nodes: 10,
+            updates,
+            seed,
+        });
+        let expected = support::model(&records);
+        let done = Arc::new(AtomicBool::new(false));
+        let producing = {
+            let (topic, records, done) = (topic.clone(), records.clone(), Arc::clone(&done));
+            tokio::spawn(async move {
+                let producer = support::producer();
+                for part in records.chunks(500) {
+                    support::produce(&producer, &topic, part).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        Self {
+            topic,
+            keyspace: unique("ingest"),
+            group: unique("group"),
+            records,
+            expected,
+            done,
+            producing,
         }
-        done.store(true, Ordering::SeqCst);
-    })
+    }
+
+    fn flowing(&self) -> bool {
+        !self.done.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the producer to finish, then for the table to equal the model of the stream.
+    async fn wait_table(self) {
+        self.producing.await.expect("producer");
+        support::wait_for_table(&self.keyspace, &self.expected, Duration::from_secs(180)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_restarts_lose_nothing() {
-    let topic = unique("ingest_kill");
-    let keyspace = unique("ingest");
-    let group = unique("group");
-    support::create_topic(&topic, 4).await;
-    let records = support::generate(&StreamSpec {
-        items: 500,
-        nodes: 10,
-        updates: 20_000,
-        seed: 11,
-    });
-    let expected = support::model(&records);
-
-    let done = Arc::new(AtomicBool::new(false));
-    let producing = produce_slowly(
-        topic.clone(),
-        records.clone(),
-        500,
-        Duration::from_millis(500),
-        Arc::clone(&done),
-    );
+    let stream = FlowingStream::start("ingest_kill", 4, 20_000, 11).await;
     let mut kills_mid_stream = 0;
     for round in 0..3 {
-        let mut ingest = Ingest::start(&format!("ingest-{round}"), &topic, &keyspace, &group);
+        let mut ingest = Ingest::start(
+            &format!("ingest-{round}"),
+            &stream.topic,
+            &stream.keyspace,
+            &stream.group,
+        );
         ingest.wait_ready(Duration::from_secs(120));
         // Killed after real progress, with writes in flight and offsets not yet committed.
         ingest.wait_metric("stockflight_ingest_written_total", 1500.0, Duration::from_secs(120));
-        if !done.load(Ordering::SeqCst) {
+        if stream.flowing() {
             kills_mid_stream += 1;
         }
         ingest.kill();
@@ -69,60 +96,39 @@ async fn sigkill_restarts_lose_nothing() {
         "only {kills_mid_stream} of 3 kills happened while producing"
     );
 
-    let mut last = Ingest::start("ingest-last", &topic, &keyspace, &group);
+    let mut last = Ingest::start("ingest-last", &stream.topic, &stream.keyspace, &stream.group);
     last.wait_ready(Duration::from_secs(120));
-    producing.await.expect("producer");
-    support::wait_for_table(&keyspace, &expected, Duration::from_secs(180)).await;
+    stream.wait_table().await;
     last.terminate();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_partitions_across_rebalances() {
-    let topic = unique("ingest_pair");
-    let keyspace = unique("ingest");
-    let group = unique("group");
-    support::create_topic(&topic, 6).await;
-    let records = support::generate(&StreamSpec {
-        items: 500,
-        nodes: 10,
-        updates: 15_000,
-        seed: 12,
-    });
-    let expected = support::model(&records);
-
-    let done = Arc::new(AtomicBool::new(false));
-    let producing = produce_slowly(
-        topic.clone(),
-        records.clone(),
-        500,
-        Duration::from_millis(500),
-        Arc::clone(&done),
-    );
-    let mut a = Ingest::start("ingest-a", &topic, &keyspace, &group);
+    let stream = FlowingStream::start("ingest_pair", 6, 15_000, 12).await;
+    let total = stream.records.len() as f64;
+    let mut a = Ingest::start("ingest-a", &stream.topic, &stream.keyspace, &stream.group);
     a.wait_ready(Duration::from_secs(120));
     a.wait_metric("stockflight_ingest_written_total", 1000.0, Duration::from_secs(120));
 
     // B joins: the group rebalances and B gets a share of the partitions.
-    let mut b = Ingest::start("ingest-b", &topic, &keyspace, &group);
+    let mut b = Ingest::start("ingest-b", &stream.topic, &stream.keyspace, &stream.group);
     b.wait_ready(Duration::from_secs(120));
     b.wait_metric("stockflight_ingest_written_total", 1000.0, Duration::from_secs(120));
     assert!(
-        !done.load(Ordering::SeqCst),
+        stream.flowing(),
         "the stream should still be flowing when B has taken over a share"
     );
     let a_consumed = a.metric("stockflight_ingest_consumed_total");
 
     // A leaves gracefully mid-stream: it commits what it wrote, B takes over everything.
     a.terminate();
-    producing.await.expect("producer");
-    support::wait_for_table(&keyspace, &expected, Duration::from_secs(180)).await;
+    stream.wait_table().await;
     let b_consumed = b.metric("stockflight_ingest_consumed_total");
     assert!(a_consumed > 0.0 && b_consumed > 0.0, "a {a_consumed}, b {b_consumed}");
     // Both shares together cover the stream (re-reads after a rebalance only add).
     assert!(
-        a_consumed + b_consumed >= records.len() as f64,
-        "a {a_consumed} + b {b_consumed} < {}",
-        records.len()
+        a_consumed + b_consumed >= total,
+        "a {a_consumed} + b {b_consumed} < {total}"
     );
     b.terminate();
 }

@@ -232,6 +232,11 @@ pub struct Server {
 impl Server {
     /// Starts the binary on storage `root` with `extra` flags, and waits until it listens.
     pub fn start(root: &Path, extra: &[&str]) -> Self {
+        Self::start_on(root.as_os_str(), extra)
+    }
+
+    /// Starts the binary on `storage_url` (a directory or `s3://…`) with `extra` flags.
+    pub fn start_on(storage_url: &std::ffi::OsStr, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let log = dir.path().join("server.log");
@@ -247,7 +252,7 @@ impl Server {
             ])
             .arg(&port_file)
             .args(["--metrics-addr", &metrics_addr, "--storage-url"])
-            .arg(root)
+            .arg(storage_url)
             .args(extra)
             .env_remove("STOCKFLIGHT_CONFIG")
             .stdout(Stdio::null())

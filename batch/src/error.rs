@@ -6,6 +6,10 @@ use stockflight_common::exit::{self, ExitStatus};
 use stockflight_common::http::HttpError;
 use stockflight_common::storage::StorageError;
 
+/// Exit code of a run refused because another one holds the lease (sysexits' EX_TEMPFAIL:
+/// try again later).
+pub const LEASE_HELD: u8 = 75;
+
 /// Everything that stops a `stockflight-batch` run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,6 +34,12 @@ pub enum Error {
     /// The operations endpoint could not start.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// Another process holds the run lease: a run is in progress elsewhere.
+    #[error("another run is in progress (run lease held by {0}); nothing was done")]
+    LeaseHeld(String),
+    /// The run lease was lost during the run, which stopped before publishing.
+    #[error("lost the run lease ({0}); stopped without publishing")]
+    LeaseLost(String),
     /// SIGTERM/SIGINT arrived during a run; nothing was published.
     #[error("interrupted by a shutdown signal; the previous snapshot stays current")]
     Interrupted,
@@ -64,7 +74,10 @@ impl ExitStatus for Error {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => exit::CONFIG,
-            Self::Cassandra(_) | Self::Storage(_) | Self::StorageOpen(_) | Self::Http(_) => exit::UNAVAILABLE,
+            Self::Cassandra(_) | Self::Storage(_) | Self::StorageOpen(_) | Self::Http(_) | Self::LeaseLost(_) => {
+                exit::UNAVAILABLE
+            }
+            Self::LeaseHeld(_) => LEASE_HELD,
             Self::Reference(_) => exit::DATA,
             Self::Query(_) => exit::SOFTWARE,
             Self::Interrupted => 130,

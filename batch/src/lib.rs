@@ -1,13 +1,17 @@
 //! `stockflight-batch` as a library: the binary and the benchmark share it.
 //!
-//! A run scans the availability table by token ranges ([`scan`]), joins and aggregates it with
-//! DataFusion ([`tables`], [`engine`], [`reference`]), writes Parquet ([`write`]) and publishes
-//! the snapshot atomically ([`publish`]); [`run`] ties these together and [`schedule`] decides
+//! A run takes the run lease ([`lease`]), scans the availability table by token ranges
+//! ([`scan`]), joins and aggregates it with DataFusion in one pass ([`tables`], [`engine`],
+//! [`reference`], [`fanout`]), writes Parquet ([`partitioned`], [`write`]) and publishes the
+//! snapshot atomically ([`publish`]); [`run`] ties these together and [`schedule`] decides
 //! when runs happen.
 
 pub mod engine;
 pub mod error;
+pub mod fanout;
+pub mod lease;
 pub mod memory;
+pub mod partitioned;
 pub mod progress;
 pub mod publish;
 pub mod reference;

@@ -52,10 +52,7 @@ async fn one_run(
     run_id: &str,
     started: chrono::DateTime<Utc>,
 ) -> Result<(), Error> {
-    let result = tokio::select! {
-        r = run::run(options, storage, run_id, started) => r,
-        () = shutdown::signal_received() => Err(Error::Interrupted),
-    };
+    let result = run::run(options, storage, run_id, started, shutdown::signal_received()).await;
     match result {
         Ok(summary) => {
             summary.record_metrics(Utc::now());

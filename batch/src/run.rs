@@ -1,27 +1,34 @@
-//! One batch run: scan, join, aggregate, write every table, publish, apply retention.
+//! One batch run: take the lease; scan, join and aggregate in one pass while the drill-down
+//! table is written; write the small tables; publish; apply retention.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, collect, execute_stream_partitioned};
+use datafusion::prelude::SessionContext;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use scylla::client::session::Session;
 use stockflight_common::storage::{Storage, StorageLocation};
 use stockflight_proto::layout::{MANIFEST_FORMAT_VERSION, SnapshotManifest, TableManifest, reference, snapshot_table};
 
-use crate::engine::{self, url_of};
+use crate::engine;
 use crate::error::Error;
+use crate::fanout::{self, ChannelTable, Outputs};
+use crate::lease::{Lease, owner_name};
+use crate::partitioned::PartitionedWriter;
 use crate::publish::{Prepared, Publisher};
-use crate::scan::{Scan, ScanProgress, TableReader, split_count, split_ring};
+use crate::scan::{PageOptions, Scan, ScanProgress, TableReader, split_count, split_ring};
 use crate::settings::BatchSettings;
 use crate::tables::{self, SNAPSHOT, SNAPSHOT_PARTITION, TREND};
-use crate::write::Spill;
+use crate::write::{Spill, spill_of};
 use crate::{progress, write};
 
 /// Everything one run needs, independent of how it was configured.
@@ -39,6 +46,10 @@ pub struct RunOptions {
     pub split_bytes: u64,
     /// Retries of a failed page.
     pub retries: usize,
+    /// Time a page request may take before it is retried.
+    pub request_timeout: Duration,
+    /// Lifetime of the run lease (renewed every third of it).
+    pub lease_ttl: Duration,
     /// DataFusion memory pool size in bytes.
     pub memory_limit: usize,
     /// Spill directory (system temp when unset).
@@ -59,6 +70,8 @@ impl RunOptions {
             page_size: s.scan.page_size,
             split_bytes: s.scan.split_size_mb << 20,
             retries: s.scan.retries,
+            request_timeout: Duration::from_millis(s.scan.request_timeout_ms),
+            lease_ttl: Duration::from_secs(s.lease.ttl_secs),
             memory_limit: s.memory.limit_mb << 20,
             spill_dir: s.memory.spill_dir.clone(),
             row_group_rows: s.snapshot.row_group_rows,
@@ -78,6 +91,10 @@ pub struct Summary {
     pub rows_scanned: u64,
     /// Token ranges scanned.
     pub ranges: u64,
+    /// Page requests that failed and were retried (no range is ever skipped).
+    pub page_retries: u64,
+    /// Time of the single pass: scan, join, drill-down table and aggregates.
+    pub pass_duration: Duration,
     /// Rows and bytes per published table.
     pub tables: BTreeMap<String, TableManifest>,
     /// Wall time of the run.
@@ -97,14 +114,41 @@ pub fn publisher(storage: &Storage) -> Publisher {
     Publisher::new(storage.store().clone(), local_root)
 }
 
-/// Runs the job once as `run_id`, data as of `started_at`.
+/// Runs the job once as `run_id`, data as of `started_at`, under the run lease; `stop`
+/// completing (a shutdown signal) ends the run unpublished and releases the lease.
 pub async fn run(
     options: &RunOptions,
     storage: &Storage,
     run_id: &str,
     started_at: DateTime<Utc>,
+    stop: impl Future<Output = ()>,
 ) -> Result<Summary, Error> {
     let clock = Instant::now();
+    let session = Arc::new(crate::scan::connect(&options.nodes).await?);
+    let lease = Lease::acquire(
+        session.clone(),
+        &options.keyspace,
+        &owner_name(run_id),
+        options.lease_ttl,
+    )
+    .await?;
+    let result = tokio::select! {
+        r = run_leased(options, storage, run_id, started_at, session, clock) => r,
+        lost = lease.lost() => Err(lost),
+        () = stop => Err(Error::Interrupted),
+    };
+    lease.release().await;
+    result
+}
+
+async fn run_leased(
+    options: &RunOptions,
+    storage: &Storage,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    session: Arc<Session>,
+    clock: Instant,
+) -> Result<Summary, Error> {
     let store = storage.store().clone();
     let publisher = publisher(storage);
     if let Prepared::AlreadyPublished(done) = publisher.prepare(run_id).await? {
@@ -114,6 +158,8 @@ pub async fn run(
             written: false,
             rows_scanned: 0,
             ranges: 0,
+            page_retries: 0,
+            pass_duration: Duration::ZERO,
             tables: done.tables,
             duration: clock.elapsed(),
             deleted: vec![],
@@ -122,7 +168,12 @@ pub async fn run(
     }
     let previous = publisher.current().await?;
 
-    let reader = TableReader::connect(&options.nodes, &options.keyspace, options.page_size, options.retries).await?;
+    let page_options = PageOptions {
+        page_size: options.page_size,
+        retries: options.retries,
+        request_timeout: options.request_timeout,
+    };
+    let reader = TableReader::new(session, &options.keyspace, page_options).await?;
     let estimated = reader.estimated_bytes().await;
     let ranges = split_ring(split_count(estimated, options.split_bytes, options.parallelism));
     tracing::info!(
@@ -142,18 +193,11 @@ pub async fn run(
     let mut tables = BTreeMap::new();
     let mut spill = Spill::default();
     let display = progress::start(scan_progress.clone());
-    let snapshot = write_sql(
-        &ctx,
-        &store,
-        run_id,
-        SNAPSHOT,
-        &tables::snapshot_sql(),
-        &[SNAPSHOT_PARTITION],
-        options,
-    )
-    .await;
+    let pass = single_pass(&ctx, &store, run_id, options).await;
     display.finish();
-    let snapshot = add(&mut spill, snapshot?);
+    let pass = pass?;
+    let pass_duration = clock.elapsed();
+    let snapshot = pass.snapshot;
     let rows_scanned = scan_progress.rows.load(Ordering::Relaxed);
     if snapshot.rows != rows_scanned {
         // Right joins keep every scanned row once, unless a reference id occurs twice.
@@ -162,37 +206,47 @@ pub async fn run(
             snapshot.rows
         )));
     }
+    tracing::info!(
+        run_id,
+        rows = rows_scanned,
+        seconds = pass_duration.as_secs_f64(),
+        "scan, join, drill-down table and aggregates done"
+    );
     tables.insert(SNAPSHOT.to_string(), snapshot);
-    tracing::info!(run_id, rows = rows_scanned, "scan and join written; aggregating");
+    tables.insert(tables::BY_NODE.to_string(), add(&mut spill, pass.by_node));
+    tables.insert(tables::BY_ITEM.to_string(), add(&mut spill, pass.by_item));
+    spill.files += pass.region_category_spill.files;
+    spill.bytes += pass.region_category_spill.bytes;
+    ctx.register_table(
+        tables::REGION_CATEGORY_MEASURES,
+        Arc::new(MemTable::try_new(pass.region_category.0, vec![pass.region_category.1])?),
+    )?;
 
-    // The aggregates read the written drill-down table back: one scan of Cassandra feeds all.
-    let snapshot_url = url_of(&format!("{}/", snapshot_table(run_id, SNAPSHOT)));
-    ctx.register_parquet(
-        SNAPSHOT,
-        &snapshot_url,
-        ParquetReadOptions::default().table_partition_cols(vec![(SNAPSHOT_PARTITION.to_string(), DataType::Utf8)]),
-    )
-    .await?;
-    for (name, sql) in [
-        (tables::BY_NODE, tables::by_node_sql()),
-        (tables::BY_ITEM, tables::by_item_sql()),
-        (tables::BY_REGION_CATEGORY, tables::by_region_category_sql()),
-    ] {
-        let written = write_sql(&ctx, &store, run_id, name, &sql, &[], options).await?;
-        tables.insert(name.to_string(), add(&mut spill, written));
-    }
+    // The small tables, written concurrently.
     let run_time = started_at
         .to_rfc3339_opts(SecondsFormat::Micros, true)
         .trim_end_matches('Z')
         .to_string();
     let has_previous = register_previous_trend(&ctx, &store, previous.as_ref()).await?;
     let trend_sql = tables::trend_sql(run_id, &run_time, has_previous);
-    let written = write_sql(&ctx, &store, run_id, TREND, &trend_sql, &[], options).await?;
-    tables.insert(TREND.to_string(), add(&mut spill, written));
-    for name in [reference::ITEMS, reference::NODES] {
-        let sql = format!("SELECT * FROM {name}");
-        let written = write_sql(&ctx, &store, run_id, name, &sql, &[], options).await?;
-        tables.insert(name.to_string(), add(&mut spill, written));
+    let (items_sql, nodes_sql) = (
+        format!("SELECT * FROM {}", reference::ITEMS),
+        format!("SELECT * FROM {}", reference::NODES),
+    );
+    let small = [
+        (tables::BY_REGION_CATEGORY, tables::by_region_category_sql()),
+        (TREND, trend_sql),
+        (reference::ITEMS, items_sql),
+        (reference::NODES, nodes_sql),
+    ];
+    let written = futures::future::try_join_all(
+        small
+            .iter()
+            .map(|(name, sql)| write_sql(&ctx, &store, run_id, name, sql, &[], options)),
+    )
+    .await?;
+    for ((name, _), table) in small.iter().zip(written) {
+        tables.insert(name.to_string(), add(&mut spill, table));
     }
 
     let manifest = SnapshotManifest {
@@ -210,11 +264,110 @@ pub async fn run(
         written: true,
         rows_scanned,
         ranges: scan_progress.ranges_total.load(Ordering::Relaxed),
+        page_retries: scan_progress.page_retries.load(Ordering::Relaxed),
+        pass_duration,
         tables,
         duration: clock.elapsed(),
         deleted,
         spill,
     })
+}
+
+/// What the single pass over the table produced.
+struct Pass {
+    snapshot: TableManifest,
+    by_node: (TableManifest, Spill),
+    by_item: (TableManifest, Spill),
+    region_category: (arrow::datatypes::SchemaRef, Vec<RecordBatch>),
+    region_category_spill: Spill,
+}
+
+/// Channel tables the joined rows are copied to, one per aggregate.
+const JOINED_FOR_NODES: &str = "joined_for_nodes";
+const JOINED_FOR_ITEMS: &str = "joined_for_items";
+const JOINED_FOR_REGION_CATEGORY: &str = "joined_for_region_category";
+
+/// Scans, joins, and feeds every joined batch to the drill-down table's writer and to the
+/// three aggregations at once (see `fanout`): the table is read from Cassandra once and never
+/// read back.
+async fn single_pass(
+    ctx: &SessionContext,
+    store: &Arc<dyn ObjectStore>,
+    run_id: &str,
+    options: &RunOptions,
+) -> Result<Pass, Error> {
+    let joined = write::bi_types(ctx.sql(&tables::snapshot_sql()).await?)?;
+    let (state, plan) = joined.into_parts();
+    let physical = state.create_physical_plan(&plan).await?;
+    let schema = physical.schema();
+    tracing::debug!(plan = %datafusion::physical_plan::displayable(physical.as_ref()).indent(false), "join plan");
+    let partitions = physical.output_partitioning().partition_count();
+
+    let mut senders = Vec::new();
+    for name in [JOINED_FOR_NODES, JOINED_FOR_ITEMS, JOINED_FOR_REGION_CATEGORY] {
+        let (table, tx) = ChannelTable::new(schema.clone(), partitions);
+        ctx.register_table(name, Arc::new(table.into_table()?))?;
+        senders.push(tx.into_iter());
+    }
+    let writer = Arc::new(PartitionedWriter::new(
+        store.clone(),
+        &snapshot_table(run_id, SNAPSHOT),
+        &schema,
+        SNAPSHOT_PARTITION,
+        options.row_group_rows,
+        ctx.runtime_env().memory_pool.clone(),
+    )?);
+    let outputs = (0..partitions)
+        .map(|_| Outputs {
+            channels: senders
+                .iter_mut()
+                .map(|s| s.next().expect("one sender per partition"))
+                .collect(),
+            writer: writer.clone(),
+        })
+        .collect();
+    let inputs = execute_stream_partitioned(physical, state.task_ctx())?;
+    let pumps = fanout::tee(inputs, outputs);
+
+    let (node_sql, item_sql, region_category_sql) = (
+        tables::by_node_sql(JOINED_FOR_NODES),
+        tables::by_item_sql(JOINED_FOR_ITEMS),
+        tables::region_category_measures_sql(JOINED_FOR_REGION_CATEGORY),
+    );
+    let (by_node, by_item, region_category, ()) = tokio::try_join!(
+        write_sql(ctx, store, run_id, tables::BY_NODE, &node_sql, &[], options),
+        write_sql(ctx, store, run_id, tables::BY_ITEM, &item_sql, &[], options),
+        collect_sql(ctx, &region_category_sql),
+        fanout::join_all(pumps),
+    )?;
+    let snapshot = writer.finish().await?;
+    tracing::info!(
+        table = SNAPSHOT,
+        rows = snapshot.rows,
+        bytes = snapshot.bytes,
+        files = snapshot.files.len(),
+        "table written"
+    );
+    let (schema, batches, region_category_spill) = region_category;
+    Ok(Pass {
+        snapshot,
+        by_node,
+        by_item,
+        region_category: (schema, batches),
+        region_category_spill,
+    })
+}
+
+/// Runs `sql` and keeps its (small) result in memory.
+async fn collect_sql(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>, Spill), Error> {
+    let df = ctx.sql(sql).await?;
+    let (state, plan) = df.into_parts();
+    let physical: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
+    let batches = collect(physical.clone(), state.task_ctx()).await?;
+    Ok((physical.schema(), batches, spill_of(physical.as_ref())))
 }
 
 fn add(total: &mut Spill, (table, spill): (TableManifest, Spill)) -> TableManifest {
@@ -300,6 +453,9 @@ impl Summary {
                 self.rows_scanned,
                 self.ranges,
                 self.rows_scanned as f64 / secs.max(1e-3)
+            ) + &format!(
+                "  single pass (scan, join, drill-down table, aggregates): {:.1} s\n",
+                self.pass_duration.as_secs_f64()
             )
         } else {
             format!("run {} was published before; nothing written\n", self.run_id)
@@ -314,6 +470,12 @@ impl Summary {
                 t.rows,
                 t.bytes,
                 t.files.len()
+            ));
+        }
+        if self.page_retries > 0 {
+            out.push_str(&format!(
+                "  retried {} failed page requests (no token range skipped)\n",
+                self.page_retries
             ));
         }
         if self.spill.files > 0 {
@@ -337,6 +499,7 @@ impl Summary {
         metrics::gauge!("stockflight_batch_last_run_duration_seconds").set(self.duration.as_secs_f64());
         metrics::gauge!("stockflight_batch_last_run_rows_scanned").set(self.rows_scanned as f64);
         metrics::gauge!("stockflight_batch_last_run_spilled_bytes").set(self.spill.bytes as f64);
+        metrics::gauge!("stockflight_batch_last_run_page_retries").set(self.page_retries as f64);
         for (name, t) in &self.tables {
             metrics::gauge!("stockflight_batch_last_run_table_rows", "table" => name.clone()).set(t.rows as f64);
             metrics::gauge!("stockflight_batch_last_run_table_bytes", "table" => name.clone()).set(t.bytes as f64);

@@ -40,6 +40,8 @@ pub struct BatchSettings {
     #[command(flatten)]
     pub schedule: ScheduleSection,
     #[command(flatten)]
+    pub lease: LeaseSection,
+    #[command(flatten)]
     pub metrics: MetricsSection<9466>,
     #[command(flatten)]
     pub log: LogSection,
@@ -85,6 +87,31 @@ pub struct ScanSection {
         value_name = "N"
     )]
     pub retries: usize,
+    /// Time one page request may take before it counts as failed and is retried.
+    #[arg(
+        id = "scan.request_timeout_ms",
+        long = "scan-request-timeout-ms",
+        env = "STOCKFLIGHT_SCAN_REQUEST_TIMEOUT_MS",
+        default_value_t = 15_000,
+        value_name = "MS"
+    )]
+    pub request_timeout_ms: u64,
+}
+
+/// The run lease in Cassandra that keeps two processes from running at once.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseSection {
+    /// Lifetime of the lease row; the running process renews it every third of that. A
+    /// process that dies holding it blocks others for at most this long.
+    #[arg(
+        id = "lease.ttl_secs",
+        long = "lease-ttl-secs",
+        env = "STOCKFLIGHT_LEASE_TTL_SECS",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub ttl_secs: u64,
 }
 
 /// DataFusion's memory pool and where it spills.
@@ -167,6 +194,12 @@ impl Settings for BatchSettings {
         }
         if self.scan.page_size < 100 {
             return Err(ConfigError::invalid("scan.page_size", "must be at least 100"));
+        }
+        if self.scan.request_timeout_ms < 100 {
+            return Err(ConfigError::invalid("scan.request_timeout_ms", "must be at least 100"));
+        }
+        if self.lease.ttl_secs < 3 {
+            return Err(ConfigError::invalid("lease.ttl_secs", "must be at least 3"));
         }
         if self.scan.split_size_mb == 0 {
             return Err(ConfigError::invalid("scan.split_size_mb", "must be positive"));

@@ -9,6 +9,11 @@
 //!   (NULL when every row is discontinued);
 //! - `units_available`, `units_reserved`: sums of the quantities (NULL quantities count as 0).
 //!
+//! The aggregates are computed in the same pass as the drill-down table (see `fanout`): per
+//! node and per item directly from the joined rows, and the region x department x category
+//! roll-ups and the trend from one small table of partial measures at the finest of their
+//! levels. All measures but the rate are sums, so summing partials is exact.
+//!
 //! Reference attributes missing for an id (an item not in the catalog, a node not in the
 //! dimension) read `unknown` in the grouping columns, so no row is dropped.
 
@@ -25,18 +30,44 @@ pub const TREND: &str = "availability_trend";
 /// Partition column of [`SNAPSHOT`].
 pub const SNAPSHOT_PARTITION: &str = "region";
 
-/// The measures every aggregate table carries, over a relation with `status`,
-/// `available_qty` and `reserved_qty`.
-const MEASURES: &str = "
+/// The additive measures of a group of joined rows (a relation with `status`,
+/// `available_qty` and `reserved_qty`); coarser levels sum them, and `in_stock_rate` is derived
+/// from them last ([`measures_of_partials`]).
+const PARTIAL_MEASURES: &str = "
     COUNT(*) AS items_tracked,
     SUM(CASE WHEN status = 1 THEN 1 ELSE 0 END) AS in_stock,
     SUM(CASE WHEN status = 2 THEN 1 ELSE 0 END) AS low_stock,
     SUM(CASE WHEN status = 3 THEN 1 ELSE 0 END) AS out_of_stock,
     SUM(CASE WHEN status = 4 THEN 1 ELSE 0 END) AS discontinued,
-    CAST(SUM(CASE WHEN status IN (1, 2) THEN 1 ELSE 0 END) AS DOUBLE)
-        / CAST(NULLIF(SUM(CASE WHEN status = 4 THEN 0 ELSE 1 END), 0) AS DOUBLE) AS in_stock_rate,
     SUM(COALESCE(available_qty, 0)) AS units_available,
     SUM(COALESCE(reserved_qty, 0)) AS units_reserved";
+
+/// The published measures over partial measures: taken as they are (`sum = false`, one
+/// partial row per output row) or summed over the output's group (`sum = true`).
+fn measures_of_partials(sum: bool) -> String {
+    let m = |column: &str| {
+        if sum {
+            format!("SUM({column})")
+        } else {
+            column.to_string()
+        }
+    };
+    let (tracked, in_stock, low, out, discontinued) = (
+        m("items_tracked"),
+        m("in_stock"),
+        m("low_stock"),
+        m("out_of_stock"),
+        m("discontinued"),
+    );
+    format!(
+        "{tracked} AS items_tracked, {in_stock} AS in_stock, {low} AS low_stock, {out} AS out_of_stock,
+        {discontinued} AS discontinued,
+        CAST({in_stock} + {low} AS DOUBLE) / CAST(NULLIF({tracked} - {discontinued}, 0) AS DOUBLE) AS in_stock_rate,
+        {} AS units_available, {} AS units_reserved",
+        m("units_available"),
+        m("units_reserved")
+    )
+}
 
 /// Availability joined with the item catalog and the node dimension. The reference tables are
 /// the left (build) side of each join, so only they are held in memory while availability
@@ -57,19 +88,37 @@ pub fn snapshot_sql() -> String {
         .to_string()
 }
 
-/// Per node: counts by status, in-stock rate and units.
-pub fn by_node_sql() -> String {
+/// Per node: counts by status, in-stock rate and units. `joined` is a relation shaped like
+/// [`snapshot_sql`]; the node's attributes come from the dimension after aggregating by id.
+pub fn by_node_sql(joined: &str) -> String {
     format!(
-        "SELECT node_id, node_type, region, state, city, {MEASURES}
-         FROM {SNAPSHOT} GROUP BY node_id, node_type, region, state, city"
+        "SELECT m.node_id, COALESCE(n.node_type, 'unknown') AS node_type, COALESCE(n.region, 'unknown') AS region,
+            n.state, n.city, {}
+         FROM nodes n RIGHT JOIN (SELECT node_id, {PARTIAL_MEASURES} FROM {joined} GROUP BY node_id) m
+            ON n.node_id = m.node_id",
+        measures_of_partials(false)
     )
 }
 
 /// Per item across all nodes: where it is carried and how available it is.
-pub fn by_item_sql() -> String {
+pub fn by_item_sql(joined: &str) -> String {
     format!(
-        "SELECT item_id, item_name, department, category, brand, {MEASURES}
-         FROM {SNAPSHOT} GROUP BY item_id, item_name, department, category, brand"
+        "SELECT m.item_id, i.name AS item_name, COALESCE(i.department, 'unknown') AS department,
+            COALESCE(i.category, 'unknown') AS category, i.brand, {}
+         FROM items i RIGHT JOIN (SELECT item_id, {PARTIAL_MEASURES} FROM {joined} GROUP BY item_id) m
+            ON i.item_id = m.item_id",
+        measures_of_partials(false)
+    )
+}
+
+/// Name of the partial measures per region x department x category, which the roll-ups and
+/// the trend sum up (a few thousand rows at most).
+pub const REGION_CATEGORY_MEASURES: &str = "region_category_measures";
+
+/// Partial measures per region x department x category of `joined`.
+pub fn region_category_measures_sql(joined: &str) -> String {
+    format!(
+        "SELECT region, department, category, {PARTIAL_MEASURES} FROM {joined} GROUP BY region, department, category"
     )
 }
 
@@ -82,9 +131,10 @@ pub fn by_region_category_sql() -> String {
                  WHEN grouping(department) = 1 THEN 'region'
                  WHEN grouping(category) = 1 THEN 'department'
                  ELSE 'category' END AS level,
-            {MEASURES}
-         FROM {SNAPSHOT}
-         GROUP BY GROUPING SETS ((region, department, category), (region, department), (region), ())"
+            {}
+         FROM {REGION_CATEGORY_MEASURES}
+         GROUP BY GROUPING SETS ((region, department, category), (region, department), (region), ())",
+        measures_of_partials(true)
     )
 }
 
@@ -92,11 +142,11 @@ pub fn by_region_category_sql() -> String {
 pub fn trend_rows_sql(run_id: &str, run_time_utc: &str) -> String {
     format!(
         "SELECT arrow_cast('{run_time_utc}', 'Timestamp(Microsecond, None)') AS run_time,
-            '{run_id}' AS run_id, region, department, {MEASURES}
-         FROM {SNAPSHOT} GROUP BY region, department"
+            '{run_id}' AS run_id, region, department, {}
+         FROM {REGION_CATEGORY_MEASURES} GROUP BY region, department",
+        measures_of_partials(true)
     )
 }
-
 /// The trend carried forward: earlier runs' rows (from the current snapshot's trend table,
 /// without this run id so a re-run does not double it) plus this run's.
 pub fn trend_sql(run_id: &str, run_time_utc: &str, has_previous: bool) -> String {

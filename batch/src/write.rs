@@ -105,7 +105,7 @@ pub async fn write_table(
 }
 
 /// Spill totals over every operator of an executed plan.
-fn spill_of(plan: &dyn ExecutionPlan) -> Spill {
+pub fn spill_of(plan: &dyn ExecutionPlan) -> Spill {
     let own = plan.metrics().map_or(Spill::default(), |m| Spill {
         files: m.spill_count().unwrap_or(0),
         bytes: m.spilled_bytes().unwrap_or(0),

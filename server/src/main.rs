@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use error::Error;
 use settings::{ServerSettings, TlsSection};
 use stockflight_common::http::{self, Health};
@@ -65,11 +63,9 @@ async fn serve(settings: ServerSettings) -> Result<(), Error> {
     let ops = http::serve(settings.metrics.addr, health.clone()).await?;
 
     let storage = Storage::open(&settings.storage)?;
-    // No spilling: a query that outgrows limits.query_memory_mb fails instead of filling the disk.
-    let runtime = RuntimeEnvBuilder::new()
-        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
-        .build_arc()?;
-    let catalog = Arc::new(catalog::Catalog::new(storage.clone(), runtime));
+    let runtime = catalog::runtime_env()?;
+    let memory_cache = usize::try_from(settings.catalog.memory_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let catalog = Arc::new(catalog::Catalog::new(storage.clone(), runtime).with_memory_cache(memory_cache));
     match catalog.refresh().await {
         Ok(Some(run_id)) => tracing::info!(%run_id, "serving snapshot"),
         Ok(None) => {

@@ -211,6 +211,16 @@ pub struct CatalogSection {
         value_name = "SECONDS"
     )]
     pub poll_secs: u64,
+    /// MiB of Arrow memory each snapshot's tables may take in memory (smallest tables first; the
+    /// rest are read from Parquet per query); 0 reads every table from Parquet.
+    #[arg(
+        id = "catalog.memory_cache_mb",
+        long = "catalog-memory-cache-mb",
+        env = "STOCKFLIGHT_CATALOG_MEMORY_CACHE_MB",
+        default_value_t = 1024,
+        value_name = "MIB"
+    )]
+    pub memory_cache_mb: u64,
 }
 
 impl AuthSection {

@@ -10,10 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The repository root (the parent of this crate).
+///
+/// Taken from the `CARGO_MANIFEST_DIR` that `cargo test` sets at run time: the compile-time
+/// value goes stale when a shared target directory serves several checkouts of the repository.
 pub fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        manifest_dir.parent().expect("tests/ has a parent").to_path_buf()
+    })
 }
 
 fn state_dir() -> PathBuf {

@@ -23,7 +23,7 @@ use parquet::arrow::ArrowWriter;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlTimestamp;
 use stockflight_batch::run::{self, RunOptions};
-use stockflight_batch::scan::{Scan, ScanProgress, TableReader, split_count, split_ring};
+use stockflight_batch::scan::{PageOptions, Scan, ScanProgress, TableReader, split_count, split_ring};
 use stockflight_common::sections::StorageSection;
 use stockflight_common::storage::Storage;
 use stockflight_proto::cassandra;
@@ -79,11 +79,35 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system) this process used so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) end with ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// Page requests as the job makes them by default.
+fn page_options() -> PageOptions {
+    PageOptions {
+        page_size: 5000,
+        retries: 5,
+        request_timeout: std::time::Duration::from_secs(15),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let storage = Storage::open(&StorageSection::local(cli.storage.clone()))?;
     let started = Instant::now();
+    let mut pass_seconds = None;
     let (what, rows) = match cli.command {
         Cmd::Load {
             rows,
@@ -94,7 +118,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             load(&cli.cassandra, &cli.keyspace, &storage, rows, nodes, concurrency).await?,
         ),
         Cmd::Scan => {
-            let reader = TableReader::connect(std::slice::from_ref(&cli.cassandra), &cli.keyspace, 5000, 5).await?;
+            let reader =
+                TableReader::connect(std::slice::from_ref(&cli.cassandra), &cli.keyspace, page_options()).await?;
             let splits = split_count(reader.estimated_bytes().await, 64 << 20, cli.parallelism);
             let scan = Scan::new(
                 Arc::new(reader),
@@ -109,9 +134,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 nodes: vec![cli.cassandra.clone()],
                 keyspace: cli.keyspace.clone(),
                 parallelism: cli.parallelism,
-                page_size: 5000,
+                page_size: page_options().page_size,
                 split_bytes: 64 << 20,
-                retries: 5,
+                retries: page_options().retries,
+                request_timeout: page_options().request_timeout,
+                lease_ttl: std::time::Duration::from_secs(60),
                 memory_limit: cli.memory_mb << 20,
                 spill_dir: None,
                 row_group_rows: 512 * 1024,
@@ -119,16 +146,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let now = Utc::now();
             let run_id = format!("bench{}", now.format("%Y%m%dT%H%M%S%3f"));
-            let summary = run::run(&options, &storage, &run_id, now).await?;
+            let summary = run::run(&options, &storage, &run_id, now, std::future::pending()).await?;
             eprint!("{}", summary.render());
+            pass_seconds = Some(summary.pass_duration.as_secs_f64());
             ("job", summary.rows_scanned)
         }
     };
     let secs = started.elapsed().as_secs_f64();
+    let pass = pass_seconds.map_or(String::new(), |p| format!(" pass_seconds={p:.2}"));
     println!(
-        "{what} rows={rows} seconds={secs:.2} rows_per_s={:.0} peak_rss_mib={:.0}",
+        "{what} rows={rows} seconds={secs:.2} rows_per_s={:.0} peak_rss_mib={:.0} cpu_seconds={:.1}{pass}",
         rows as f64 / secs,
-        peak_rss_mib()
+        peak_rss_mib(),
+        cpu_seconds()
     );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Reading the availability table from Cassandra: one token range, page by page, into Arrow.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::array::{ArrayRef, Int8Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
@@ -53,23 +54,38 @@ pub enum PageMode {
     CountOnly,
 }
 
+/// Connects to the cluster.
+pub async fn connect(nodes: &[String]) -> Result<Session, Error> {
+    SessionBuilder::new()
+        .known_nodes(nodes)
+        .build()
+        .await
+        .map_err(|e| Error::Cassandra(format!("connect to {}: {e}", nodes.join(","))))
+}
+
+/// How pages are requested.
+#[derive(Debug, Clone, Copy)]
+pub struct PageOptions {
+    /// Rows per page.
+    pub page_size: i32,
+    /// Retries of a failed page.
+    pub retries: usize,
+    /// Time a page request may take before it counts as failed (and is retried).
+    pub request_timeout: Duration,
+}
+
 /// A connected reader of the availability table.
 #[derive(Debug)]
 pub struct TableReader {
-    session: Session,
+    session: Arc<Session>,
     select: PreparedStatement,
     keyspace: String,
     retries: usize,
 }
 
 impl TableReader {
-    /// Connects and prepares the range query with the given page size.
-    pub async fn connect(nodes: &[String], keyspace: &str, page_size: i32, retries: usize) -> Result<Self, Error> {
-        let session = SessionBuilder::new()
-            .known_nodes(nodes)
-            .build()
-            .await
-            .map_err(|e| Error::Cassandra(format!("connect to {}: {e}", nodes.join(","))))?;
+    /// Prepares the range query on `session` with the given page options.
+    pub async fn new(session: Arc<Session>, keyspace: &str, options: PageOptions) -> Result<Self, Error> {
         let cql = format!(
             "SELECT item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence \
              FROM {keyspace}.{AVAILABILITY_TABLE} WHERE token(item_id) > ? AND token(item_id) <= ?"
@@ -78,13 +94,19 @@ impl TableReader {
             .prepare(cql)
             .await
             .map_err(|e| Error::Cassandra(format!("prepare the scan of {keyspace}.{AVAILABILITY_TABLE}: {e}")))?;
-        select.set_page_size(page_size);
+        select.set_page_size(options.page_size);
+        select.set_request_timeout(Some(options.request_timeout));
         Ok(Self {
             session,
             select,
             keyspace: keyspace.to_string(),
-            retries,
+            retries: options.retries,
         })
+    }
+
+    /// Connects and prepares the range query (for a reader that needs no other query).
+    pub async fn connect(nodes: &[String], keyspace: &str, options: PageOptions) -> Result<Self, Error> {
+        Self::new(Arc::new(connect(nodes).await?), keyspace, options).await
     }
 
     /// The table's estimated size in bytes from `system.size_estimates` (0 when Cassandra has
@@ -127,13 +149,15 @@ impl TableReader {
         ring_estimate(&estimates)
     }
 
-    /// Reads one page of `range` starting at `paging`, retrying a failed request with backoff;
-    /// gives up (and fails the run) only after the configured retries.
+    /// Reads one page of `range` starting at `paging`, retrying a failed request with backoff
+    /// (each retry counted in `retried`); gives up (and fails the run) only after the
+    /// configured retries.
     pub async fn page(
         &self,
         range: TokenRange,
         paging: PagingState,
         mode: PageMode,
+        retried: &AtomicU64,
     ) -> Result<(Page, PagingStateResponse), Error> {
         let fetch = || async {
             self.session
@@ -148,6 +172,8 @@ impl TableReader {
                     .with_max_times(self.retries),
             )
             .notify(|err, wait| {
+                let total = retried.fetch_add(1, Ordering::Relaxed) + 1;
+                metrics::gauge!("stockflight_batch_scan_page_retries").set(total as f64);
                 tracing::warn!(error = %err, ?wait, start = range.start, end = range.end, "token range page failed; retrying");
             })
             .await

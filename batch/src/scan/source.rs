@@ -31,6 +31,8 @@ pub struct ScanProgress {
     pub ranges_done: AtomicU64,
     /// Rows read so far.
     pub rows: AtomicU64,
+    /// Page requests that failed and were retried.
+    pub page_retries: AtomicU64,
 }
 
 /// The token ranges still to read, shared by all readers of one scan.
@@ -67,6 +69,14 @@ impl Scan {
         progress: Arc<ScanProgress>,
     ) -> Self {
         progress.ranges_total.store(ranges.len() as u64, Ordering::Relaxed);
+        for gauge in [
+            "stockflight_batch_scan_rows",
+            "stockflight_batch_scan_ranges_done",
+            "stockflight_batch_scan_page_retries",
+        ] {
+            metrics::gauge!(gauge).set(0.0);
+        }
+        metrics::gauge!("stockflight_batch_scan_ranges_total").set(ranges.len() as f64);
         Self {
             reader,
             queue: Arc::new(WorkQueue(Mutex::new(ranges.into()))),
@@ -108,10 +118,15 @@ impl Scan {
         while let Some(range) = self.queue.pop() {
             let mut paging = PagingState::start();
             loop {
-                let (page, next) = self.reader.page(range, paging, mode).await?;
+                let (page, next) = self
+                    .reader
+                    .page(range, paging, mode, &self.progress.page_retries)
+                    .await?;
                 let rows = page.rows() as u64;
                 total += rows;
-                self.progress.rows.fetch_add(rows, Ordering::Relaxed);
+                let scanned = self.progress.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+                // Live progress for the metrics endpoint (a gauge update per page is cheap).
+                metrics::gauge!("stockflight_batch_scan_rows").set(scanned as f64);
                 if let (Some(out), Page::Batch(batch)) = (out, page)
                     && rows > 0
                     && out.send(Ok(batch)).await.is_err()
@@ -123,7 +138,8 @@ impl Scan {
                     ControlFlow::Break(()) => break,
                 }
             }
-            self.progress.ranges_done.fetch_add(1, Ordering::Relaxed);
+            let done = self.progress.ranges_done.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::gauge!("stockflight_batch_scan_ranges_done").set(done as f64);
         }
         Ok(total)
     }

@@ -5,6 +5,7 @@
 //! ([`store::SnapshotStore`]). A query holds an `Arc<Snapshot>` while it runs, so a swap never
 //! changes the tables under a running query; the old view goes when its last query ends.
 
+pub mod memory;
 pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,13 +13,16 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use stockflight_common::storage::Storage;
 use stockflight_proto::layout::{CURRENT_POINTER, SnapshotManifest, TableManifest};
 use url::Url;
@@ -69,6 +73,7 @@ pub struct Catalog {
     runtime: Arc<RuntimeEnv>,
     current: RwLock<Option<Arc<Snapshot>>>,
     generation: AtomicU64,
+    memory_budget: usize,
 }
 
 /// DataFusion settings for every query: the types BI drivers read, our catalog names.
@@ -86,6 +91,21 @@ pub fn session_config() -> SessionConfig {
     config
 }
 
+/// The runtime every snapshot and query shares: its object stores and caches.
+///
+/// - No spilling: a query that outgrows `limits.query_memory_mb` fails instead of filling the disk.
+/// - No list-files cache: each snapshot's [`store::SnapshotStore`] lists from memory already, and
+///   DataFusion keys that cache by path without the store, so a run id published twice would be
+///   served the first run's file list.
+/// - Parquet footers and file statistics stay cached across queries (snapshots are immutable and
+///   their paths unique per run).
+pub fn runtime_env() -> Result<Arc<RuntimeEnv>, datafusion::error::DataFusionError> {
+    RuntimeEnvBuilder::new()
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()
+}
+
 impl Catalog {
     /// A catalog over `storage`; nothing is loaded until [`Catalog::refresh`].
     pub fn new(storage: Storage, runtime: Arc<RuntimeEnv>) -> Self {
@@ -94,7 +114,14 @@ impl Catalog {
             runtime,
             current: RwLock::new(None),
             generation: AtomicU64::new(0),
+            memory_budget: 0,
         }
+    }
+
+    /// Holds up to `bytes` of each snapshot's tables in memory (smallest tables first).
+    pub fn with_memory_cache(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
+        self
     }
 
     /// The shared runtime (object stores, caches).
@@ -149,7 +176,12 @@ impl Catalog {
         let metas: Vec<_> = futures::stream::iter(paths)
             .map(|p| {
                 let store = store.clone();
-                async move { store.head(&p).await.map_err(|e| format!("{p}: {e}")) }
+                async move {
+                    let meta = store.head(&p).await.map_err(|e| format!("{p}: {e}"))?;
+                    // object_store 0.13's PrefixStore returns HEAD metadata with the prefix still
+                    // in the location (an `s3://bucket/prefix` root): keep the path we asked for.
+                    Ok::<_, String>(ObjectMeta { location: p, ..meta })
+                }
             })
             .buffer_unordered(HEAD_CONCURRENCY)
             .try_collect()
@@ -167,14 +199,40 @@ impl Catalog {
             runtime: self.runtime.clone(),
             store_url,
         };
-        for (name, table) in &snapshot.manifest.tables {
+        // Smallest first: the memory budget then covers as many tables as it can.
+        let mut tables: Vec<_> = snapshot.manifest.tables.iter().collect();
+        tables.sort_by_key(|(name, t)| (t.bytes, *name));
+        let mut budget = self.memory_budget;
+        for (name, table) in tables {
             if table.files.is_empty() {
                 // No file, no schema: the table is left out rather than the whole snapshot.
                 tracing::warn!(run_id = %snapshot.manifest.run_id, table = %name, "table has no files; not served");
                 continue;
             }
-            register_table(&snapshot, name, table)
+            let provider = listing_table(&snapshot, name, table)
                 .await
+                .map_err(|e| fail(format!("table {name}: {e}")))?;
+            let provider: Arc<dyn TableProvider> = match budget {
+                0 => provider,
+                _ => match memory::load(&snapshot.ctx, provider.clone(), budget)
+                    .await
+                    .map_err(|e| fail(format!("table {name}: {e}")))?
+                {
+                    memory::Loaded::Table(table, bytes) => {
+                        budget -= bytes;
+                        tracing::info!(run_id = %snapshot.manifest.run_id, table = %name, mib = bytes >> 20, "table held in memory");
+                        table
+                    }
+                    memory::Loaded::TooBig => {
+                        tracing::info!(run_id = %snapshot.manifest.run_id, table = %name, "table larger than the memory cache left; read from Parquet");
+                        budget = 0;
+                        provider
+                    }
+                },
+            };
+            snapshot
+                .ctx
+                .register_table(name.as_str(), provider)
                 .map_err(|e| fail(format!("table {name}: {e}")))?;
         }
         Ok(snapshot)
@@ -219,8 +277,12 @@ fn unavailable(what: &str, e: object_store::Error) -> Error {
     }
 }
 
-/// Registers one table: a listing table over its directory, seen through the snapshot's view.
-async fn register_table(snapshot: &Snapshot, name: &str, table: &TableManifest) -> Result<(), String> {
+/// One table as a listing table over its directory, seen through the snapshot's view.
+async fn listing_table(
+    snapshot: &Snapshot,
+    name: &str,
+    table: &TableManifest,
+) -> Result<Arc<dyn TableProvider>, String> {
     if !is_identifier(name) {
         return Err("is not a plain SQL name".into());
     }
@@ -246,11 +308,7 @@ async fn register_table(snapshot: &Snapshot, name: &str, table: &TableManifest) 
     let provider = ListingTable::try_new(config)
         .map_err(|e| e.to_string())?
         .with_cache(state.runtime_env().cache_manager.get_file_statistic_cache());
-    snapshot
-        .ctx
-        .register_table(name, Arc::new(provider))
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(Arc::new(provider))
 }
 
 /// The directory all of a table's files live under, above its partition directories.
@@ -298,6 +356,73 @@ mod tests {
             rows: 0,
             bytes: 0,
         }
+    }
+
+    /// A snapshot under a key prefix (as `s3://bucket/prefix` opens) loads and answers queries.
+    #[tokio::test]
+    async fn loads_a_snapshot_under_a_prefixed_store() {
+        use arrow::array::{Int64Array, RecordBatch};
+        use object_store::memory::InMemory;
+        use object_store::prefix::PrefixStore;
+        use stockflight_common::storage::StorageLocation;
+        use stockflight_proto::layout::MANIFEST_FORMAT_VERSION;
+
+        let inner = Arc::new(InMemory::new());
+        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(inner.clone(), "deploy/a"));
+        let mut files = Vec::new();
+        for (region, values) in [("east", vec![1, 2, 3]), ("west", vec![10, 20])] {
+            let batch = RecordBatch::try_from_iter([("qty", Arc::new(Int64Array::from(values)) as _)]).unwrap();
+            let mut buf = Vec::new();
+            let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let path = format!("snapshots/r1/t/region={region}/part-0.parquet");
+            store.put(&Path::from(path.as_str()), buf.into()).await.unwrap();
+            files.push(path);
+        }
+        let manifest = SnapshotManifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            run_id: "r1".into(),
+            started_at: "2026-11-25T06:00:00Z".into(),
+            published_at: "2026-11-25T06:01:00Z".into(),
+            tables: [(
+                "t".to_string(),
+                TableManifest {
+                    files,
+                    partition_columns: vec!["region".into()],
+                    rows: 5,
+                    bytes: 0,
+                },
+            )]
+            .into(),
+        };
+        store
+            .put(&Path::from(CURRENT_POINTER), manifest.to_json().into())
+            .await
+            .unwrap();
+        let location = StorageLocation::S3 {
+            bucket: "b".into(),
+            prefix: "deploy/a".into(),
+        };
+        let catalog = Catalog::new(Storage::from_store(store, location), runtime_env().unwrap());
+        assert_eq!(catalog.refresh().await.unwrap().as_deref(), Some("r1"));
+        let batches = catalog
+            .current()
+            .unwrap()
+            .ctx
+            .sql("SELECT sum(qty) FROM t WHERE region = 'west'")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let sum = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(sum, 30);
     }
 
     #[test]

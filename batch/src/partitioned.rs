@@ -1,0 +1,233 @@
+//! The drill-down table's writer: Hive-partitioned Parquet (`region=<value>/part-0.parquet`),
+//! one file and one writer task per partition value, fed by every partition of the scan.
+//!
+//! DataFusion's own partitioned write funnels all partitions into one stream and splits it row
+//! by row with an allocation per row; here each scan partition splits its own batches (a hash
+//! lookup per row, then one `take` per value) and the files are encoded in parallel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{AsArray, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use stockflight_proto::layout::TableManifest;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::error::Error;
+use crate::memory::SNAPSHOT_WRITER_PREFIX;
+
+/// Batches queued per partition value before the scan waits for its writer.
+const QUEUE_DEPTH: usize = 8;
+
+/// How Parquet files are written by this writer, as [`crate::write::parquet_options`] does
+/// for DataFusion's: zstd(3), page-level statistics, row groups of `row_group_rows`.
+pub fn writer_properties(row_group_rows: usize) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .build()
+}
+
+/// What one file writer produced.
+struct Written {
+    path: String,
+    rows: u64,
+    bytes: u64,
+}
+
+/// A table being written, partitioned by one string column.
+pub struct PartitionedWriter {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    column: String,
+    column_index: usize,
+    file_schema: SchemaRef,
+    properties: WriterProperties,
+    pool: Arc<dyn MemoryPool>,
+    files: Mutex<HashMap<String, mpsc::Sender<RecordBatch>>>,
+    tasks: Mutex<JoinSet<Result<Written, Error>>>,
+}
+
+impl std::fmt::Debug for PartitionedWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionedWriter")
+            .field("prefix", &self.prefix)
+            .field("column", &self.column)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionedWriter {
+    /// A writer of rows with `schema` under `prefix` (relative to the storage root), one
+    /// directory per value of the `Utf8` column `column`, which the files themselves omit.
+    /// Each file writer reserves its buffers in `pool` as a `SnapshotWriter` consumer, which
+    /// [`crate::memory::RunPool`] gives a share of its own.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+        schema: &Schema,
+        column: &str,
+        row_group_rows: usize,
+        pool: Arc<dyn MemoryPool>,
+    ) -> Result<Self, Error> {
+        let column_index = schema
+            .index_of(column)
+            .map_err(|e| Error::Query(datafusion::error::DataFusionError::ArrowError(Box::new(e), None)))?;
+        if schema.field(column_index).data_type() != &DataType::Utf8 {
+            return Err(Error::Query(datafusion::error::DataFusionError::Internal(format!(
+                "partition column {column} is {}, not Utf8",
+                schema.field(column_index).data_type()
+            ))));
+        }
+        let file_schema = Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != column_index)
+                .map(|(_, f)| f.clone())
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        );
+        Ok(Self {
+            store,
+            prefix: prefix.to_string(),
+            column: column.to_string(),
+            column_index,
+            file_schema: Arc::new(file_schema),
+            properties: writer_properties(row_group_rows),
+            pool,
+            files: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(JoinSet::new()),
+        })
+    }
+
+    /// Splits `batch` by the partition column and queues each part for its file.
+    pub async fn write(&self, batch: &RecordBatch) -> Result<(), Error> {
+        let values = batch.column(self.column_index).as_string::<i32>();
+        let mut data = batch.clone();
+        data.remove_column(self.column_index);
+        // Rows of one value usually come in runs of many values: group indices per value.
+        let mut groups: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (row, value) in values.iter().enumerate() {
+            groups.entry(value.unwrap_or_default()).or_default().push(row as u32);
+        }
+        for (value, rows) in groups {
+            let part = if rows.len() == data.num_rows() {
+                data.clone()
+            } else {
+                take_record_batch(&data, &UInt32Array::from(rows))
+                    .map_err(|e| Error::Query(datafusion::error::DataFusionError::ArrowError(Box::new(e), None)))?
+            };
+            let sender = self.sender(value);
+            if sender.send(part).await.is_err() {
+                // The file's writer stopped: its error is reported by `finish`.
+                return self.first_error().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every file and describes the table.
+    pub async fn finish(&self) -> Result<TableManifest, Error> {
+        self.files.lock().expect("writer map lock").clear();
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("writer tasks lock"));
+        let mut files = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            files.push(done.map_err(|e| Error::Storage(format!("a Parquet writer failed: {e}")))??);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(TableManifest {
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            files: files.into_iter().map(|f| f.path).collect(),
+            partition_columns: vec![self.column.clone()],
+        })
+    }
+
+    async fn first_error(&self) -> Result<(), Error> {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("writer tasks lock"));
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| Error::Storage(format!("a Parquet writer failed: {e}")))??;
+        }
+        Err(Error::Storage(format!("{}: a Parquet writer stopped", self.prefix)))
+    }
+
+    /// The queue of the file for `value`, starting its writer on first use.
+    fn sender(&self, value: &str) -> mpsc::Sender<RecordBatch> {
+        let mut files = self.files.lock().expect("writer map lock");
+        if let Some(sender) = files.get(value) {
+            return sender.clone();
+        }
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        // `Path::join` percent-encodes what may not appear in a path segment, as Hive does.
+        let path = Path::from(self.prefix.as_str())
+            .join(format!("{}={value}", self.column).as_str())
+            .join("part-0.parquet");
+        let reservation = MemoryConsumer::new(format!("{SNAPSHOT_WRITER_PREFIX}({path})")).register(&self.pool);
+        let file = FileWriter {
+            store: self.store.clone(),
+            path,
+            schema: self.file_schema.clone(),
+            properties: self.properties.clone(),
+            reservation,
+        };
+        self.tasks.lock().expect("writer tasks lock").spawn(file.run(rx));
+        files.insert(value.to_string(), tx.clone());
+        tx
+    }
+}
+
+struct FileWriter {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    schema: SchemaRef,
+    properties: WriterProperties,
+    reservation: MemoryReservation,
+}
+
+impl FileWriter {
+    async fn run(self, mut rx: mpsc::Receiver<RecordBatch>) -> Result<Written, Error> {
+        let name = self.path.to_string();
+        let fail = |e: parquet::errors::ParquetError| Error::storage(format!("write {name}"), e);
+        let sink = BufWriter::new(self.store.clone(), self.path.clone());
+        let mut writer =
+            AsyncArrowWriter::try_new(sink, self.schema.clone(), Some(self.properties.clone())).map_err(&fail)?;
+        while let Some(batch) = rx.recv().await {
+            writer.write(&batch).await.map_err(&fail)?;
+            // The encoded row group is held until it is complete: account for it, and end the
+            // row group early rather than exceed the writers' share of the memory limit.
+            if self.reservation.try_resize(writer.memory_size()).is_err() {
+                writer.flush().await.map_err(&fail)?;
+                self.reservation
+                    .try_resize(writer.memory_size())
+                    .map_err(Error::Query)?;
+            }
+        }
+        let metadata = writer.close().await.map_err(&fail)?;
+        self.reservation.free();
+        let rows = metadata.file_metadata().num_rows() as u64;
+        let bytes = self
+            .store
+            .head(&self.path)
+            .await
+            .map_err(|e| Error::storage(format!("stat {name}"), e))?
+            .size;
+        Ok(Written {
+            path: name,
+            rows,
+            bytes,
+        })
+    }
+}
