@@ -334,6 +334,74 @@ async fn metadata_commands_answer_what_drivers_ask() {
 }
 
 #[tokio::test]
+async fn repeated_statements_come_from_the_result_cache_and_random_ones_never_do() {
+    let dir = tempfile::tempdir().unwrap();
+    publish(dir.path(), "r1", 0);
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    let sql = "SELECT region, sum(available_qty) AS qty FROM availability_snapshot GROUP BY region ORDER BY region";
+    let hits = || result_cache(&server, "hit");
+
+    let first = client.query(sql).await.unwrap();
+    let before = hits().await;
+    let second = client.query(sql).await.unwrap();
+    assert_eq!(hits().await, before + 1.0, "the second run is a hit");
+    assert_eq!(
+        arrow::compute::concat_batches(&first[0].schema(), &first).unwrap(),
+        arrow::compute::concat_batches(&second[0].schema(), &second).unwrap()
+    );
+    let east = |batches: &[RecordBatch]| {
+        let regions = strings(batches, "region");
+        let qty: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                let a = b
+                    .column_by_name("qty")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
+                a.values().to_vec()
+            })
+            .collect();
+        qty[regions.iter().position(|r| r == "east").unwrap()]
+    };
+    assert_eq!(east(&second), region_total(0, "east"));
+
+    // random() is volatile: computed afresh every time, never a hit.
+    let random = "SELECT random() AS r";
+    let before = hits().await;
+    let draws: Vec<u64> = futures::future::join_all((0..3).map(|_| {
+        let inner = client.inner.clone();
+        async move {
+            let batches = Client { inner, token: None }.query(random).await.unwrap();
+            let draw = batches[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .unwrap();
+            draw.value(0).to_bits()
+        }
+    }))
+    .await;
+    assert_eq!(hits().await, before);
+    assert!(draws[0] != draws[1] || draws[1] != draws[2], "{draws:?}");
+
+    // A new snapshot comes with an empty cache: the same statement sees the new data.
+    publish(dir.path(), "r2", 1);
+    let wanted = region_total(1, "east");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let inner = client.inner.clone();
+            async move { Client { inner, token: None }.query(sql).await.ok().map(|b| east(&b)) == Some(wanted) }
+        })
+        .await,
+        "r2 was not served: {}",
+        server.log_text()
+    );
+}
+
+#[tokio::test]
 async fn memory_limit_fails_the_query_not_the_server() {
     let dir = tempfile::tempdir().unwrap();
     publish(dir.path(), "r1", 0);
@@ -440,8 +508,8 @@ async fn cancel_and_disconnect_stop_queries() {
     assert!(server.log_text().contains("abandoned"), "{}", server.log_text());
 }
 
-/// A metric's value from the server's /metrics endpoint (0 when absent).
-async fn metric(server: &Server, name: &str) -> f64 {
+/// The server's /metrics page.
+async fn metrics_text(server: &Server) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(&server.metrics_addr).await.unwrap();
     stream
@@ -450,9 +518,27 @@ async fn metric(server: &Server, name: &str) -> f64 {
         .unwrap();
     let mut body = String::new();
     stream.read_to_string(&mut body).await.unwrap();
-    body.lines()
+    body
+}
+
+/// A metric's value from the server's /metrics endpoint (0 when absent).
+async fn metric(server: &Server, name: &str) -> f64 {
+    metrics_text(server)
+        .await
+        .lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// How many result-cache lookups had `outcome` (`hit` or `miss`).
+async fn result_cache(server: &Server, outcome: &str) -> f64 {
+    let prefix = format!("stockflight_server_result_cache_total{{outcome=\"{outcome}\"}} ");
+    metrics_text(server)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }

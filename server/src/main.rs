@@ -65,7 +65,11 @@ async fn serve(settings: ServerSettings) -> Result<(), Error> {
     let storage = Storage::open(&settings.storage)?;
     let runtime = catalog::runtime_env()?;
     let memory_cache = usize::try_from(settings.catalog.memory_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    let catalog = Arc::new(catalog::Catalog::new(storage.clone(), runtime).with_memory_cache(memory_cache));
+    let catalog = Arc::new(
+        catalog::Catalog::new(storage.clone(), runtime)
+            .with_memory_cache(memory_cache)
+            .with_result_cache(settings.catalog.result_cache_mb.saturating_mul(1 << 20)),
+    );
     match catalog.refresh().await {
         Ok(Some(run_id)) => tracing::info!(%run_id, "serving snapshot"),
         Ok(None) => {

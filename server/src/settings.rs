@@ -221,6 +221,17 @@ pub struct CatalogSection {
         value_name = "MIB"
     )]
     pub memory_cache_mb: u64,
+    /// MiB of finished query results kept per snapshot, so a dashboard's repeated statements
+    /// are answered from memory; results of non-deterministic statements (`now()`, `random()`)
+    /// are never kept, nor one larger than an eighth of this. 0 turns it off.
+    #[arg(
+        id = "catalog.result_cache_mb",
+        long = "catalog-result-cache-mb",
+        env = "STOCKFLIGHT_CATALOG_RESULT_CACHE_MB",
+        default_value_t = 256,
+        value_name = "MIB"
+    )]
+    pub result_cache_mb: u64,
 }
 
 impl AuthSection {

@@ -21,8 +21,10 @@ pub enum Loaded {
     TooBig,
 }
 
-/// Reads all of `provider` into memory, keeping its scan's partitions (so queries still scan in
-/// parallel), unless it takes more than `budget` bytes of Arrow memory.
+/// Reads all of `provider` into memory, unless it takes more than `budget` bytes of Arrow
+/// memory. The batches are dealt round-robin over the context's `target_partitions`, so every
+/// core scans a share of the table (a scan of a few large files can come back in fewer
+/// partitions than there are cores).
 pub async fn load(
     ctx: &SessionContext,
     provider: Arc<dyn TableProvider>,
@@ -30,21 +32,20 @@ pub async fn load(
 ) -> datafusion::error::Result<Loaded> {
     let schema = provider.schema();
     let df = ctx.read_table(provider)?;
-    let streams = df.execute_stream_partitioned().await?;
-    let mut partitions = Vec::with_capacity(streams.len());
+    let partitions = ctx.state().config().target_partitions().max(1);
+    let mut stream = df.execute_stream().await?;
+    let mut dealt: Vec<Vec<_>> = vec![Vec::new(); partitions];
     let mut used = 0usize;
-    for mut stream in streams {
-        let mut batches = Vec::new();
-        while let Some(batch) = stream.try_next().await? {
-            used += batch.get_array_memory_size();
-            if used > budget {
-                return Ok(Loaded::TooBig);
-            }
-            if batch.num_rows() > 0 {
-                batches.push(batch);
-            }
+    let mut next = 0;
+    while let Some(batch) = stream.try_next().await? {
+        used += batch.get_array_memory_size();
+        if used > budget {
+            return Ok(Loaded::TooBig);
         }
-        partitions.push(batches);
+        if batch.num_rows() > 0 {
+            dealt[next % partitions].push(batch);
+            next += 1;
+        }
     }
-    Ok(Loaded::Table(Arc::new(MemTable::try_new(schema, partitions)?), used))
+    Ok(Loaded::Table(Arc::new(MemTable::try_new(schema, dealt)?), used))
 }

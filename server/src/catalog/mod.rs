@@ -29,6 +29,7 @@ use url::Url;
 
 use crate::error::Error;
 use crate::query::plan::PlanCache;
+use crate::query::results::ResultCache;
 use store::SnapshotStore;
 
 /// The catalog name clients see.
@@ -46,6 +47,8 @@ pub struct Snapshot {
     pub ctx: SessionContext,
     /// Plans of recent statements on these tables.
     pub plans: PlanCache,
+    /// Results of recent deterministic statements on these tables.
+    pub results: Arc<ResultCache>,
     runtime: Arc<RuntimeEnv>,
     store_url: Url,
 }
@@ -74,6 +77,7 @@ pub struct Catalog {
     current: RwLock<Option<Arc<Snapshot>>>,
     generation: AtomicU64,
     memory_budget: usize,
+    result_cache_bytes: u64,
 }
 
 /// DataFusion settings for every query: the types BI drivers read, our catalog names.
@@ -115,12 +119,19 @@ impl Catalog {
             current: RwLock::new(None),
             generation: AtomicU64::new(0),
             memory_budget: 0,
+            result_cache_bytes: 0,
         }
     }
 
     /// Holds up to `bytes` of each snapshot's tables in memory (smallest tables first).
     pub fn with_memory_cache(mut self, bytes: usize) -> Self {
         self.memory_budget = bytes;
+        self
+    }
+
+    /// Keeps up to `bytes` of recent deterministic results per snapshot.
+    pub fn with_result_cache(mut self, bytes: u64) -> Self {
+        self.result_cache_bytes = bytes;
         self
     }
 
@@ -196,6 +207,7 @@ impl Catalog {
             manifest,
             ctx: SessionContext::new_with_config_rt(session_config(), self.runtime.clone()),
             plans: PlanCache::default(),
+            results: Arc::new(ResultCache::new(self.result_cache_bytes)),
             runtime: self.runtime.clone(),
             store_url,
         };

@@ -2,6 +2,7 @@
 //! keep-alive batches, metrics and the slow-query log.
 
 pub mod plan;
+pub mod results;
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -23,6 +25,7 @@ use crate::catalog::{Catalog, Snapshot};
 use crate::error::Error;
 use crate::settings::{LimitsSection, ServerSection};
 use plan::{Planned, plan_cached};
+use results::{Recording, ResultCache, deterministic};
 
 /// How many cancelled-but-not-started query ids are remembered.
 const CANCELLED_MEMORY: usize = 1024;
@@ -87,10 +90,23 @@ impl Executor {
                 Err(_) => return Err(Error::Busy(self.queue_timeout)),
             };
             let snapshot = self.catalog.current()?;
+            let key = ResultCache::key(sql, &params);
+            if let Some(kept) = snapshot.results.get(&key) {
+                let batches = (*kept.batches).clone().into_iter().map(Ok);
+                let inner: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+                    kept.schema.clone(),
+                    futures::stream::iter(batches),
+                ));
+                return Ok((permit, snapshot, kept.schema, inner));
+            }
             let ctx = self.query_context(&snapshot)?;
             let planned = plan_cached(&snapshot.plans, &ctx, sql, params).await?;
             let schema = planned.schema();
-            let inner = planned.df.execute_stream().await?;
+            let keep = snapshot.results.enabled() && deterministic(planned.df.logical_plan());
+            let mut inner = planned.df.execute_stream().await?;
+            if keep {
+                inner = Box::pin(Recording::new(inner, snapshot.results.clone(), key));
+            }
             Ok((permit, snapshot, schema, inner))
         };
         let (permit, snapshot, schema, inner) = match prepared.await {
