@@ -1,14 +1,32 @@
 //! The Prometheus metrics of the ingest job, named in one place.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use metrics::{counter, gauge, histogram};
+
+/// This process's totals, for the summary logged at shutdown.
+static CONSUMED: AtomicU64 = AtomicU64::new(0);
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+static DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
+
+/// Records consumed, written and dead-lettered by this process so far.
+pub fn totals() -> (u64, u64, u64) {
+    (
+        CONSUMED.load(Ordering::Relaxed),
+        WRITTEN.load(Ordering::Relaxed),
+        DEAD_LETTERED.load(Ordering::Relaxed),
+    )
+}
 
 /// Records fetched from Kafka (of owned partitions).
 pub fn consumed() {
+    CONSUMED.fetch_add(1, Ordering::Relaxed);
     counter!("stockflight_ingest_consumed_total").increment(1);
 }
 
 /// Updates durably written to Cassandra.
 pub fn written(seconds: f64) {
+    WRITTEN.fetch_add(1, Ordering::Relaxed);
     counter!("stockflight_ingest_written_total").increment(1);
     histogram!("stockflight_ingest_write_seconds").record(seconds);
 }
@@ -23,6 +41,7 @@ pub fn end_to_end(produced_ms: i64) {
 
 /// Records durably written to the dead-letter topic, by reason class.
 pub fn dead_lettered(kind: &'static str) {
+    DEAD_LETTERED.fetch_add(1, Ordering::Relaxed);
     counter!("stockflight_ingest_dead_lettered_total", "kind" => kind).increment(1);
 }
 

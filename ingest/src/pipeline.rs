@@ -128,7 +128,8 @@ impl Pipeline {
         self.commit(CommitMode::Sync);
         // Dropping the consumer leaves the group (its revocation commits once more, a no-op).
         drop(self.consumer);
-        tracing::info!("ingest stopped");
+        let (consumed, written, dead_lettered) = metrics::totals();
+        tracing::info!(consumed, written, dead_lettered, "ingest stopped");
     }
 
     fn commit(&self, mode: CommitMode) {

@@ -262,6 +262,19 @@ pub fn producer() -> FutureProducer {
         .expect("producer")
 }
 
+/// A consumer of `topic` from its first offset, in a group of its own.
+pub fn reader(topic: &str) -> rdkafka::consumer::StreamConsumer {
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", stockflight_tests::unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    consumer
+}
+
 /// Produces raw records and returns each one's (partition, offset), in order.
 pub async fn produce_raw(
     producer: &FutureProducer,
@@ -379,6 +392,9 @@ pub struct Ingest {
     child: Child,
     metrics_addr: SocketAddr,
     name: String,
+    /// The process's last log line, `ingest stopped`, with its totals.
+    stopped: Arc<Mutex<Option<serde_json::Value>>>,
+    logs: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Ingest {
@@ -403,17 +419,23 @@ impl Ingest {
             .expect("start stockflight-ingest");
         let stderr = child.stderr.take().expect("stderr");
         let addr: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
-        let found = Arc::clone(&addr);
+        let stopped: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+        let (found, last) = (Arc::clone(&addr), Arc::clone(&stopped));
         let label = name.to_string();
-        std::thread::spawn(move || {
+        let logs = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 // The test harness captures this and shows it when a test fails.
                 eprintln!("[{label}] {line}");
-                if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
-                    && json["message"] == "serving /metrics and /health"
+                let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                if json["message"] == "serving /metrics and /health"
                     && let Some(a) = json["addr"].as_str()
                 {
                     *found.lock().unwrap() = a.parse().ok();
+                }
+                if json["message"] == "ingest stopped" {
+                    *last.lock().unwrap() = Some(json);
                 }
             }
         });
@@ -435,6 +457,8 @@ impl Ingest {
             child,
             metrics_addr,
             name: name.to_string(),
+            stopped,
+            logs: Some(logs),
         }
     }
 
@@ -510,8 +534,9 @@ impl Ingest {
         self.child.wait().expect("reap");
     }
 
-    /// SIGTERM, then waits for a clean exit.
-    pub fn terminate(mut self) {
+    /// SIGTERM, then waits for a clean exit; returns the records the process consumed in all
+    /// (from its `ingest stopped` log line).
+    pub fn terminate(mut self) -> u64 {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -521,7 +546,14 @@ impl Ingest {
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 assert!(status.success(), "{}: exited with {status} after SIGTERM", self.name);
-                return;
+                // Its stderr is closed: the log reader ends after the last line.
+                if let Some(logs) = self.logs.take() {
+                    logs.join().expect("log reader");
+                }
+                let stopped = self.stopped.lock().unwrap().take();
+                return stopped
+                    .and_then(|json| json["consumed"].as_u64())
+                    .unwrap_or_else(|| panic!("{}: no `ingest stopped` line with its totals", self.name));
             }
             assert!(
                 Instant::now() < deadline,
