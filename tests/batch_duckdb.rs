@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::{require, unique};
+use stockflight_tests::require;
 
 /// Reads the snapshot directory given as argv[1] with DuckDB and prints what it saw as JSON.
 const DUCKDB_SCRIPT: &str = r#"
@@ -49,12 +47,13 @@ print(json.dumps(out))
 #[tokio::test(flavor = "multi_thread")]
 async fn duckdb_reads_the_published_layout_as_is() {
     let data = support::generate(50, 10, 85, 57);
-    let (session, keyspace) = support::cassandra_keyspace("batch_duckdb").await;
-    support::insert(&session, &keyspace, &data.rows).await;
-    let dir = std::env::temp_dir().join(unique("batch_duckdb"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    support::write_reference(storage.store(), &data).await;
-    let url = format!("file://{}", dir.display());
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store: _,
+        url,
+    } = support::Loaded::local("batch_duckdb", &data).await;
     support::assert_success(&support::run_batch(
         &keyspace,
         &["--storage-url", &url],

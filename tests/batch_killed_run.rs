@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::{binary, require, unique};
+use stockflight_tests::{binary, require};
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -31,13 +29,13 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_killed_mid_write_leaves_the_previous_snapshot_current() {
     let data = support::generate(600, 30, 100, 7);
-    let (session, keyspace) = support::cassandra_keyspace("batch_kill").await;
-    support::insert(&session, &keyspace, &data.rows).await;
-    let dir = std::env::temp_dir().join(unique("batch_killed"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    let store = storage.store().clone();
-    support::write_reference(&store, &data).await;
-    let url = format!("file://{}", dir.display());
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store,
+        url,
+    } = support::Loaded::local("batch_kill", &data).await;
 
     support::assert_success(&support::run_batch(
         &keyspace,

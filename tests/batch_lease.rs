@@ -9,10 +9,6 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::unique;
-
 /// Exit code of a run refused because another holds the lease (sysexits' EX_TEMPFAIL).
 const LEASE_HELD: i32 = 75;
 
@@ -27,13 +23,13 @@ fn signal(pid: u32, signal: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_process_is_refused_while_a_run_holds_the_lease() {
     let data = support::generate(60, 12, 90, 41);
-    let (session, keyspace) = support::cassandra_keyspace("batch_lease").await;
-    support::insert(&session, &keyspace, &data.rows).await;
-    let dir = std::env::temp_dir().join(unique("batch_lease"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    let store = storage.store().clone();
-    support::write_reference(&store, &data).await;
-    let url = format!("file://{}", dir.display());
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store,
+        url,
+    } = support::Loaded::local("batch_lease", &data).await;
     let storage_args = ["--storage-url", url.as_str()];
 
     // A takes the lease; it is frozen (SIGSTOP) while it holds it, so B surely starts during

@@ -11,10 +11,6 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::unique;
-
 /// The stack's Cassandra process, frozen while this lives: dropping it thaws Cassandra even
 /// when the test fails half-way.
 struct Frozen(u32);
@@ -80,13 +76,13 @@ fn wait_metric(addr: &str, name: &str, what: &str, check: impl Fn(f64) -> bool) 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_cassandra_mid_scan_costs_retries_not_rows() {
     let data = support::generate(300, 60, 100, 23);
-    let (session, keyspace) = support::cassandra_keyspace("batch_retry").await;
-    support::insert(&session, &keyspace, &data.rows).await;
-    let dir = std::env::temp_dir().join(unique("batch_retry"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    let store = storage.store().clone();
-    support::write_reference(&store, &data).await;
-    let url = format!("file://{}", dir.display());
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store,
+        url,
+    } = support::Loaded::local("batch_retry", &data).await;
     let pid = cassandra_pid();
 
     // Small pages and short page timeouts: the scan takes many round trips, and a frozen

@@ -9,9 +9,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::{binary, require, unique};
+use stockflight_tests::{binary, require};
 
 fn get(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect to the metrics endpoint");
@@ -38,12 +36,13 @@ fn civil_date(days: i64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_schedule_catches_up_at_start_and_reports_metrics() {
     let data = support::generate(20, 6, 80, 31);
-    let (session, keyspace) = support::cassandra_keyspace("batch_sched").await;
-    support::insert(&session, &keyspace, &data.rows).await;
-    let dir = std::env::temp_dir().join(unique("batch_schedule"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    let store = storage.store().clone();
-    support::write_reference(&store, &data).await;
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store,
+        url: _,
+    } = support::Loaded::local("batch_sched", &data).await;
 
     // A daily schedule: the only slot of today started at 00:00 UTC.
     let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;

@@ -7,22 +7,19 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
 use stockflight_tests::unique;
 use support::{Row, check_snapshot};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshots_hold_independent_aggregates_carry_the_trend_and_rotate() {
     let first = support::generate(40, 9, 80, 1);
-    let (session, keyspace) = support::cassandra_keyspace("batch_snap").await;
-    support::insert(&session, &keyspace, &first.rows).await;
-
-    let dir = std::env::temp_dir().join(unique("batch_snapshot"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    let store = storage.store().clone();
-    support::write_reference(&store, &first).await;
-    let url = format!("file://{}", dir.display());
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store,
+        url,
+    } = support::Loaded::local("batch_snap", &first).await;
     let storage_args = ["--storage-url", url.as_str()];
     let args = |run_id: &'static str| {
         [

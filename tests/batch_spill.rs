@@ -6,9 +6,6 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::unique;
 use support::{Measures, Row};
 
 const MEMORY_LIMIT_MB: usize = 16;
@@ -31,13 +28,13 @@ async fn aggregating_more_than_the_memory_limit_spills_and_stays_exact() {
             sequence: i,
         });
     }
-    let (session, keyspace) = support::cassandra_keyspace("batch_spill").await;
-    support::insert(&session, &keyspace, &data.rows).await;
-    let dir = std::env::temp_dir().join(unique("batch_spill"));
-    let storage = Storage::open(&StorageSection::local(dir.display().to_string())).unwrap();
-    let store = storage.store().clone();
-    support::write_reference(&store, &data).await;
-    let url = format!("file://{}", dir.display());
+    let support::Loaded {
+        session,
+        keyspace,
+        dir,
+        store,
+        url,
+    } = support::Loaded::local("batch_spill", &data).await;
     let spill_dir = dir.with_extension("spill");
     let limit = MEMORY_LIMIT_MB.to_string();
 

@@ -152,6 +152,45 @@ pub async fn cassandra_keyspace(prefix: &str) -> (Session, String) {
     (session, keyspace)
 }
 
+/// A fresh keyspace holding `data`'s rows, and a local storage directory holding its
+/// reference data: what every batch test starts from.
+pub struct Loaded {
+    /// Session on the test Cassandra.
+    pub session: Session,
+    /// The keyspace, unique to the test.
+    pub keyspace: String,
+    /// The storage directory.
+    pub dir: std::path::PathBuf,
+    /// The storage directory as an object store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The storage directory as a `file://` URL.
+    pub url: String,
+}
+
+impl Loaded {
+    /// Loads `data` into a new keyspace and its reference data into a new directory, both
+    /// named after `prefix`.
+    pub async fn local(prefix: &str, data: &DataSet) -> Self {
+        let (session, keyspace) = cassandra_keyspace(prefix).await;
+        insert(&session, &keyspace, &data.rows).await;
+        let dir = std::env::temp_dir().join(unique(prefix));
+        let section = stockflight_common::sections::StorageSection::local(dir.display().to_string());
+        let store = stockflight_common::storage::Storage::open(&section)
+            .expect("open the storage directory")
+            .store()
+            .clone();
+        write_reference(&store, data).await;
+        let url = format!("file://{}", dir.display());
+        Self {
+            session,
+            keyspace,
+            dir,
+            store,
+            url,
+        }
+    }
+}
+
 /// Writes `rows` with concurrent prepared inserts.
 pub async fn insert(session: &Session, keyspace: &str, rows: &[Row]) {
     let insert = session

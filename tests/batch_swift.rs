@@ -6,9 +6,7 @@ mod support;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
-use stockflight_tests::{require, unique};
+use stockflight_tests::Swift;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshots_publish_to_swift_and_rotate() {
@@ -16,34 +14,11 @@ async fn snapshots_publish_to_swift_and_rotate() {
     let (session, keyspace) = support::cassandra_keyspace("batch_swift").await;
     support::insert(&session, &keyspace, &data.rows).await;
 
-    let url = format!("s3://{}/{}", require("SWIFT_S3_BUCKET"), unique("batch"));
-    let mut section = StorageSection::local(url.clone());
-    section.endpoint = Some(require("SWIFT_S3_ENDPOINT"));
-    section.region = require("SWIFT_S3_REGION");
-    section.access_key_id = Some(require("SWIFT_S3_ACCESS_KEY_ID"));
-    section.secret_access_key = Some(require("SWIFT_S3_SECRET_ACCESS_KEY"));
-    section.allow_http = true;
-    let storage = Storage::open(&section).expect("open Swift");
-    let store = storage.store().clone();
+    let swift = Swift::new("batch");
+    let store = swift.store();
     support::write_reference(&store, &data).await;
-
-    let endpoint = section.endpoint.clone().unwrap();
-    let key = section.access_key_id.clone().unwrap();
-    let secret = section.secret_access_key.clone().unwrap();
-    let storage_args = [
-        "--storage-url",
-        url.as_str(),
-        "--storage-endpoint",
-        endpoint.as_str(),
-        "--storage-region",
-        section.region.as_str(),
-        "--storage-access-key-id",
-        key.as_str(),
-        "--storage-secret-access-key",
-        secret.as_str(),
-        "--storage-allow-http",
-        "true",
-    ];
+    let flags = swift.flags();
+    let storage_args: Vec<&str> = flags.iter().map(String::as_str).collect();
     for run_id in ["r1", "r2"] {
         let stdout = support::assert_success(&support::run_batch(
             &keyspace,

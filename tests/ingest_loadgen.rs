@@ -15,9 +15,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use prost::Message as _;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
 use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message};
 use stockflight_proto::layout::reference;
 use stockflight_proto::v1::AvailabilityUpdate;
 use stockflight_tests::{binary, unique};
@@ -118,13 +117,7 @@ fn reference_files_have_the_contract_columns_and_are_deterministic() {
 
 /// Reads exactly `n` records of a one-partition topic, in order: (key, value, content-type).
 async fn consume(topic: &str, n: usize) -> Vec<(String, Vec<u8>, Option<String>)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", support::brokers())
-        .set("group.id", unique("loadgen-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
+    let consumer = support::reader(topic);
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())

@@ -9,9 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use prost::Message as _;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
 use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message};
 use stockflight_proto::v1::AvailabilityUpdate;
 use stockflight_tests::unique;
 use support::{Encoding, Ingest, Record, StreamSpec};
@@ -115,13 +114,7 @@ async fn malformed_records_go_to_the_dead_letter_topic_with_reasons() {
         .zip(&positions)
         .filter_map(|((key, _, _, reason), pos)| reason.map(|r| (*key, (r, *pos))))
         .collect();
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", support::brokers())
-        .set("group.id", unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    dlq.subscribe(&[&format!("{topic}.dlq")]).expect("subscribe");
+    let dlq = support::reader(&format!("{topic}.dlq"));
     let mut seen = HashMap::new();
     while seen.len() < expected_letters.len() {
         let message = tokio::time::timeout(Duration::from_secs(60), dlq.recv())

@@ -23,9 +23,8 @@ use std::time::{Duration, Instant};
 
 use ingest::{Encoding, Ingest, Record, Rng};
 use prost::Message as _;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
 use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message};
 use stockflight_common::sections::StorageSection;
 use stockflight_common::storage::Storage;
 use stockflight_proto::v1::AvailabilityUpdate;
@@ -546,13 +545,7 @@ fn run_client(client: &str, cmd: &mut Command, server: &server::Server) -> Strin
 /// Reads the dead-letter topic until every malformed message was seen there, checking each
 /// letter's reason, origin, key, value and content type.
 async fn assert_dead_letters(topic: &str, letters: &HashMap<(i32, i64), &Produced>) {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", ingest::brokers())
-        .set("group.id", unique("e2e-dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[&format!("{topic}.dlq")]).expect("subscribe");
+    let consumer = ingest::reader(&format!("{topic}.dlq"));
     let mut seen = HashSet::new();
     while seen.len() < letters.len() {
         let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())

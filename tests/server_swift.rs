@@ -10,10 +10,8 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
 use stockflight_proto::layout::CURRENT_POINTER;
-use stockflight_tests::{require, unique};
+use stockflight_tests::Swift;
 use support::*;
 
 /// Uploads every file `publish` wrote under `local` (the run's files first, `CURRENT` last, as the
@@ -52,14 +50,8 @@ async fn east_total(client: &mut Client) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_snapshots_from_swift_and_swaps_them() {
-    let url = format!("s3://{}/{}", require("SWIFT_S3_BUCKET"), unique("server"));
-    let mut section = StorageSection::local(url.clone());
-    section.endpoint = Some(require("SWIFT_S3_ENDPOINT"));
-    section.region = require("SWIFT_S3_REGION");
-    section.access_key_id = Some(require("SWIFT_S3_ACCESS_KEY_ID"));
-    section.secret_access_key = Some(require("SWIFT_S3_SECRET_ACCESS_KEY"));
-    section.allow_http = true;
-    let store = Storage::open(&section).expect("open Swift").store().clone();
+    let swift = Swift::new("server");
+    let store = swift.store();
 
     let local = tempfile::tempdir().unwrap();
     publish(local.path(), "r1", 0);
@@ -77,23 +69,10 @@ async fn serves_snapshots_from_swift_and_swaps_them() {
         .unwrap();
     store.put(&stray, copied.into()).await.unwrap();
 
-    let endpoint = section.endpoint.clone().unwrap();
-    let key = section.access_key_id.clone().unwrap();
-    let secret = section.secret_access_key.clone().unwrap();
+    let flags = swift.connection_flags();
     let server = Server::start_on(
-        url.as_ref(),
-        &[
-            "--storage-endpoint",
-            &endpoint,
-            "--storage-region",
-            &section.region,
-            "--storage-access-key-id",
-            &key,
-            "--storage-secret-access-key",
-            &secret,
-            "--storage-allow-http",
-            "true",
-        ],
+        swift.url.as_ref(),
+        &flags.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let mut client = server.client().await;
 

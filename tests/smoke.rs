@@ -13,8 +13,6 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use scylla::client::session_builder::SessionBuilder;
-use stockflight_common::sections::StorageSection;
-use stockflight_common::storage::Storage;
 use stockflight_tests::{require, unique};
 
 #[tokio::test]
@@ -123,14 +121,7 @@ async fn cassandra_stores_a_row() {
 
 #[tokio::test]
 async fn swift_s3_stores_an_object() {
-    let mut section = StorageSection::local(format!("s3://{}/{}", require("SWIFT_S3_BUCKET"), unique("smoke")));
-    section.endpoint = Some(require("SWIFT_S3_ENDPOINT"));
-    section.region = require("SWIFT_S3_REGION");
-    section.access_key_id = Some(require("SWIFT_S3_ACCESS_KEY_ID"));
-    section.secret_access_key = Some(require("SWIFT_S3_SECRET_ACCESS_KEY"));
-    section.allow_http = true;
-    let storage = Storage::open(&section).expect("open S3 store");
-    let store = storage.store();
+    let store = stockflight_tests::Swift::new("smoke").store();
 
     let key = Path::from("snapshots/run-1/table/part-0.parquet");
     let body = Bytes::from_static(b"not really parquet");

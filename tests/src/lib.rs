@@ -98,3 +98,58 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Storage on the test stack's OpenStack Swift (S3 API), under a fresh key prefix.
+pub struct Swift {
+    /// `s3://<bucket>/<prefix>`.
+    pub url: String,
+    /// The settings a binary would take, for opening the store in the test.
+    pub section: stockflight_common::sections::StorageSection,
+}
+
+impl Swift {
+    /// A fresh prefix named after `prefix` in the stack's bucket.
+    pub fn new(prefix: &str) -> Self {
+        let url = format!("s3://{}/{}", require("SWIFT_S3_BUCKET"), unique(prefix));
+        let mut section = stockflight_common::sections::StorageSection::local(url.clone());
+        section.endpoint = Some(require("SWIFT_S3_ENDPOINT"));
+        section.region = require("SWIFT_S3_REGION");
+        section.access_key_id = Some(require("SWIFT_S3_ACCESS_KEY_ID"));
+        section.secret_access_key = Some(require("SWIFT_S3_SECRET_ACCESS_KEY"));
+        section.allow_http = true;
+        Self { url, section }
+    }
+
+    /// The store, opened as the binaries open it.
+    pub fn store(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        stockflight_common::storage::Storage::open(&self.section)
+            .expect("open Swift")
+            .store()
+            .clone()
+    }
+
+    /// The flags that reach this store, but for `--storage-url`.
+    pub fn connection_flags(&self) -> Vec<String> {
+        let s = &self.section;
+        [
+            ("--storage-endpoint", s.endpoint.clone().unwrap_or_default()),
+            ("--storage-region", s.region.clone()),
+            ("--storage-access-key-id", s.access_key_id.clone().unwrap_or_default()),
+            (
+                "--storage-secret-access-key",
+                s.secret_access_key.clone().unwrap_or_default(),
+            ),
+            ("--storage-allow-http", "true".into()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_string(), value])
+        .collect()
+    }
+
+    /// Every flag that reaches this store, `--storage-url` included.
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = vec!["--storage-url".to_string(), self.url.clone()];
+        flags.extend(self.connection_flags());
+        flags
+    }
+}
