@@ -38,8 +38,10 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 if [[ -n ${LOADGEN:-} ]]; then
   loadgen_bin=$LOADGEN
 else
-  say "building the load generator (dev profile: it only feeds Kafka, its speed is not measured)"
-  cargo build -p stockflight-clients
+  say "building the load generator (the workspace's dev build: it only feeds Kafka, its speed is not measured)"
+  # --workspace, like dev/test: building one package alone unifies features differently and
+  # would recompile the whole dependency tree.
+  cargo build --workspace --bins --locked
   loadgen_bin=$CARGO_TARGET_DIR/debug/stockflight-loadgen
 fi
 release_dir=${BENCH_TARGET_DIR:-$CARGO_TARGET_DIR}
@@ -180,8 +182,15 @@ $(cat "$work/ceiling.jsonl")
 \`\`\`
 
 Latency is the time from the record's Kafka timestamp (the producer's create time) to the end of
-its Cassandra write (\`stockflight_ingest_end_to_end_seconds\`; quantiles interpolated from the Prometheus
-summary's rolling window). Payload size: $payload_bytes bytes for $MESSAGES messages.
+its Cassandra write (\`stockflight_ingest_end_to_end_seconds\`; quantiles interpolated within the buckets of
+the Prometheus histogram of a fresh ingest instance that saw only the fixed-rate stream). Payload size: $payload_bytes bytes for $MESSAGES messages.
+MD
+met() { awk "BEGIN { exit !($1) }" && echo yes || echo "**no**"; }
+proto_rate=$(crit protobuf | awk '{ print $1 }')
+cat >"${out%.md}.summary" <<MD
+| ingest | one instance / raw Cassandra write ceiling | ${ratio}x | >= 0.9x | $(met "$ratio >= 0.9") |
+| ingest | produce-to-row p99 at half the max rate | ${p99} s | < 1 s | $(met "$p99 < 1") |
+| ingest | decode+validate per core, protobuf | ${proto_rate} records/s | >= 1M | $(met "${proto_rate%M} >= 1") |
 MD
 say "results in $out"
 cat "$out"
