@@ -165,7 +165,11 @@ async fn bad_requests_get_precise_codes_and_nothing_is_written() {
         ("SELEC * FROM items", Code::InvalidArgument),
         ("SELECT nope FROM items", Code::InvalidArgument),
         ("SELECT * FROM no_such_table", Code::NotFound),
-        ("SELECT * FROM '/etc/passwd'", Code::NotFound),
+        ("SELECT * FROM '/etc/passwd'", Code::PermissionDenied),
+        (
+            "SELECT * FROM 'snapshots/r1/items/part-0.parquet'",
+            Code::PermissionDenied,
+        ),
         ("CREATE TABLE t (a INT)", Code::PermissionDenied),
         ("DROP TABLE items", Code::PermissionDenied),
         ("INSERT INTO items (item_id) VALUES ('x')", Code::PermissionDenied),

@@ -85,6 +85,7 @@ def test_get_table_schema(stockflight_server):
         ("SELECT * FROM no_such_table", "NotFound"),
         ("DROP TABLE items", "PermissionDenied"),
         ("COPY items TO '/tmp/x.parquet'", "PermissionDenied"),
+        ("SELECT * FROM '/etc/passwd'", "PermissionDenied"),
     ],
 )
 def test_errors_carry_precise_codes(stockflight_server, sql, code):

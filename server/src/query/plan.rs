@@ -12,7 +12,7 @@ use datafusion::logical_expr::{LogicalPlan, cast, col};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
-use datafusion::sql::sqlparser::ast::{Expr, Value, ValueWithSpan, visit_expressions_mut};
+use datafusion::sql::sqlparser::ast::{Expr, Value, ValueWithSpan, visit_expressions_mut, visit_relations};
 
 use crate::error::Error;
 
@@ -88,6 +88,7 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValue
         .sql_to_statement(sql, &dialect)
         .map_err(|e| Error::Sql(root_message(&e)))?;
     check_read_only(&statement)?;
+    check_no_paths(&statement)?;
     number_placeholders(&mut statement);
     let plan = state.statement_to_plan(statement).await?;
     SQLOptions::new()
@@ -125,6 +126,34 @@ fn check_read_only(statement: &DfStatement) -> Result<(), Error> {
         DfStatement::CreateExternalTable(_) => Err(Error::ReadOnly("CREATE EXTERNAL TABLE is not allowed".into())),
         DfStatement::CopyTo(_) => Err(Error::ReadOnly("COPY is not allowed".into())),
         DfStatement::Reset(_) => Err(Error::ReadOnly("RESET is not allowed".into())),
+    }
+}
+
+/// Refuses a relation named like a file or object-store path (`FROM '/etc/passwd'`,
+/// `FROM 's3://bucket/key'`): only the published tables may be read. DataFusion would not open
+/// such a path here anyway (no URL tables), but the answer should say it is not allowed, not
+/// that no such table exists.
+fn check_no_paths(statement: &DfStatement) -> Result<(), Error> {
+    let DfStatement::Statement(inner) = statement else {
+        return match statement {
+            DfStatement::Explain(explain) => check_no_paths(&explain.statement),
+            _ => Ok(()),
+        };
+    };
+    let mut found = None;
+    let _ = visit_relations(inner.as_ref(), |name| {
+        let text = name.to_string();
+        if text.contains('/') || text.contains('\\') || text.contains("://") {
+            found = Some(text);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    match found {
+        Some(path) => Err(Error::ReadOnly(format!(
+            "{path} is a path: only the published tables can be queried"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -245,10 +274,14 @@ mod tests {
             plan("SELECT nope FROM t").await.unwrap_err().code(),
             Code::InvalidArgument
         );
-        assert_eq!(
-            plan("SELECT * FROM '/etc/passwd'").await.unwrap_err().code(),
-            Code::NotFound
-        );
+        for path in [
+            "SELECT * FROM '/etc/passwd'",
+            "SELECT * FROM 's3://bucket/key.parquet'",
+            "SELECT * FROM t WHERE column1 IN (SELECT 1 FROM '/tmp/x.csv')",
+            "EXPLAIN SELECT * FROM '/etc/passwd'",
+        ] {
+            assert_eq!(plan(path).await.unwrap_err().code(), Code::PermissionDenied, "{path}");
+        }
     }
 
     #[tokio::test]
