@@ -233,12 +233,13 @@ fn normalize_types(df: DataFrame) -> Result<DataFrame, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::session_config;
     use tonic::Code;
 
-    async fn plan(sql: &str) -> Result<Planned, Error> {
+    /// A context with the server's settings and one table, `t (column1, column2)`.
+    pub(crate) async fn context_with_t() -> SessionContext {
         let ctx = SessionContext::new_with_config(session_config());
         ctx.sql("CREATE TABLE t AS VALUES (1, 'a'), (2, 'b')")
             .await
@@ -246,7 +247,11 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        plan_sql(&ctx, sql, None).await
+        ctx
+    }
+
+    async fn plan(sql: &str) -> Result<Planned, Error> {
+        plan_sql(&context_with_t().await, sql, None).await
     }
 
     #[tokio::test]

@@ -184,13 +184,7 @@ mod tests {
     use futures::TryStreamExt;
 
     async fn plan(sql: &str) -> LogicalPlan {
-        let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE t AS VALUES (1, 'a'), (2, 'b')")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let ctx = crate::query::plan::tests::context_with_t().await;
         ctx.state().create_logical_plan(sql).await.unwrap()
     }
 
