@@ -6,19 +6,12 @@
 #[path = "batch_support.rs"]
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
+
+use stockflight_tests::signal;
 
 /// Exit code of a run refused because another holds the lease (sysexits' EX_TEMPFAIL).
 const LEASE_HELD: i32 = 75;
-
-fn signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_process_is_refused_while_a_run_holds_the_lease() {

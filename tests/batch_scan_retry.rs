@@ -8,8 +8,9 @@
 #[path = "batch_support.rs"]
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use stockflight_tests::signal;
 
 /// The stack's Cassandra process, frozen while this lives: dropping it thaws Cassandra even
 /// when the test fails half-way.
@@ -17,23 +18,15 @@ struct Frozen(u32);
 
 impl Frozen {
     fn freeze(pid: u32) -> Self {
-        send(pid, "STOP");
+        signal(pid, "STOP");
         Self(pid)
     }
 }
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        send(self.0, "CONT");
+        signal(self.0, "CONT");
     }
-}
-
-fn send(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// The pid of the stack's Cassandra, checked to be the daemon `dev/stack` started for this

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stockflight_tests::{binary, require};
+use stockflight_tests::{binary, require, signal};
 
 fn get(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect to the metrics endpoint");
@@ -123,11 +123,7 @@ async fn the_schedule_catches_up_at_start_and_reports_metrics() {
     support::check_snapshot(&store, &current, &data, &[(current.run_id.as_str(), &data)]).await;
 
     // Nothing else is due today: the job waits, and SIGTERM stops it cleanly.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(child.id(), "TERM");
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {

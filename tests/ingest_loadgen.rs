@@ -16,7 +16,6 @@ use arrow::datatypes::Float64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::message::Headers;
 use stockflight_proto::layout::reference;
 use stockflight_proto::v1::AvailabilityUpdate;
 use stockflight_tests::{binary, unique};
@@ -124,12 +123,7 @@ async fn consume(topic: &str, n: usize) -> Vec<(String, Vec<u8>, Option<String>)
             .await
             .unwrap_or_else(|_| panic!("{topic}: only {} of {n} records within 60 s", out.len()))
             .expect("consume");
-        let ct = m.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == "content-type")
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        });
+        let ct = support::header(&m, "content-type");
         out.push((
             String::from_utf8(m.key().unwrap().to_vec()).unwrap(),
             m.payload().unwrap().to_vec(),

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::message::Headers;
 use stockflight_proto::v1::AvailabilityUpdate;
 use stockflight_tests::unique;
 use support::{Encoding, Ingest, Record, StreamSpec};
@@ -128,15 +127,7 @@ async fn malformed_records_go_to_the_dead_letter_topic_with_reasons() {
             })
             .expect("consume dead letter");
         let key = String::from_utf8(message.key().expect("key kept").to_vec()).unwrap();
-        let headers = message.headers().expect("dead letters carry headers");
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| panic!("{key}: no {name} header"))
-        };
+        let header = |name: &str| support::header(&message, name).unwrap_or_else(|| panic!("{key}: no {name} header"));
         let (reason, (partition, offset)) = expected_letters
             .get(key.as_str())
             .unwrap_or_else(|| panic!("unexpected dead letter {key}"));

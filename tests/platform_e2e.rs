@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use ingest::{Encoding, Ingest, Record, Rng};
 use prost::Message as _;
 use rdkafka::Message;
-use rdkafka::message::Headers;
 use stockflight_common::sections::StorageSection;
 use stockflight_common::storage::Storage;
 use stockflight_proto::v1::AvailabilityUpdate;
@@ -552,14 +551,7 @@ async fn assert_dead_letters(topic: &str, letters: &HashMap<(i32, i64), &Produce
             .await
             .unwrap_or_else(|_| panic!("only {} of {} dead letters within 60 s", seen.len(), letters.len()))
             .expect("consume a dead letter");
-        let headers = message.headers().expect("dead letters carry headers");
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
+        let header = |name: &str| ingest::header(&message, name);
         let required = |name: &str| header(name).unwrap_or_else(|| panic!("a dead letter without {name}"));
         let origin: (i32, i64) = (
             required("stockflight-dlq-source-partition").parse().unwrap(),

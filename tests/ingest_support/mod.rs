@@ -262,6 +262,17 @@ pub fn producer() -> FutureProducer {
         .expect("producer")
 }
 
+/// The value of header `name` of a consumed message, as text.
+pub fn header(message: &impl rdkafka::Message, name: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// A consumer of `topic` from its first offset, in a group of its own.
 pub fn reader(topic: &str) -> rdkafka::consumer::StreamConsumer {
     use rdkafka::consumer::Consumer;
@@ -537,11 +548,7 @@ impl Ingest {
     /// SIGTERM, then waits for a clean exit; returns the records the process consumed in all
     /// (from its `ingest stopped` log line).
     pub fn terminate(mut self) -> u64 {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+        stockflight_tests::signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {

@@ -74,6 +74,15 @@ pub fn require(name: &str) -> String {
         })
 }
 
+/// Sends signal `name` (`TERM`, `STOP`, `CONT`, `KILL`…) to process `pid`, asserting it was delivered.
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
 /// A name no earlier run used, for topics, keyspaces and object keys.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
