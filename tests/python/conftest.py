@@ -54,10 +54,12 @@ def closed_loopback_port() -> int:
 # here with pyarrow, in the layout the batch publishes (proto/src/layout.rs).
 # --------------------------------------------------------------------------
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 
@@ -171,48 +173,11 @@ def stockflight_server(tmp_path_factory) -> StockflightServer:
     tables = write_stockflight_snapshot(root)
     work = tmp_path_factory.mktemp("stockflight-server")
     password = "py-secret"
-    hashed = subprocess.run(
-        [str(binary), "hash-password"], input=password, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        metrics_port = s.getsockname()[1]
-    port_file = work / "port"
-    log = work / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKFLIGHT_")}
-    with log.open("wb") as log_handle:
-        proc = subprocess.Popen(
-            [
-                str(binary),
-                "--server-addr", "127.0.0.1:0",
-                "--server-port-file", str(port_file),
-                "--metrics-addr", f"127.0.0.1:{metrics_port}",
-                "--storage-url", str(root),
-                "--auth-users", f"analyst:{hashed}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log_handle,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"stockflight-server exited with {proc.returncode}: {log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"stockflight-server did not start within 60 s: {log.read_text()}")
-            time.sleep(0.05)
-        addr = port_file.read_text().strip()
+    args = ["--auth-users", f"analyst:{_hash_password(binary, password)}"]
+    with _running_server(binary, root, work, args) as (addr, log):
         yield StockflightServer(
             uri=f"grpc://{addr}", username="analyst", password=password, tables=tables, log=log
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --------------------------------------------------------------------------
@@ -321,6 +286,47 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("STOCKFLIGHT_")}
 
 
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _hash_password(server: Path, password: str) -> str:
+    """`stockflight-server hash-password`: the value for `--auth-users name:<hash>`."""
+    return subprocess.run(
+        [str(server), "hash-password"], input=password, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@contextlib.contextmanager
+def _running_server(server: Path, storage: Path, work: Path, args: list[str]) -> Iterator[tuple[str, Path]]:
+    """stockflight-server on `storage`, bound to 127.0.0.1:0, with `args` added; yields its address
+    (read from --server-port-file once it listens) and its log, and stops it afterwards."""
+    port_file, log = work / "server.port", work / "server.log"
+    with log.open("wb") as log_handle:
+        proc = subprocess.Popen(
+            [str(server), "--server-addr", "127.0.0.1:0", "--server-port-file", str(port_file),
+             "--metrics-addr", "127.0.0.1:0", "--storage-url", str(storage), *args],
+            stdout=subprocess.DEVNULL, stderr=log_handle, env=_clean_env(),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None:
+                pytest.fail(f"stockflight-server {args} exited with {proc.returncode}: {log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"stockflight-server {args} did not start within 60 s: {log.read_text()}")
+            time.sleep(0.05)
+        yield port_file.read_text().strip(), log
+    finally:
+        _stop(proc)
+
+
 def _logged_metrics_addr(proc: subprocess.Popen, log: Path, timeout: float = 60) -> str:
     """The bound address of a binary's ops endpoint (`--metrics-addr 127.0.0.1:0`), from its
     JSON log line `serving /metrics and /health`."""
@@ -406,50 +412,25 @@ def stockflight_pipeline(tmp_path_factory) -> StockflightPipeline:
         manifest = json.loads((root / "CURRENT").read_text())
 
         password = "tableau-and-friends"
-        hashed = subprocess.run(
-            [str(server), "hash-password"], input=password, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        port_file = work / "server.port"
-        server_log = work / "server.log"
-        with server_log.open("wb") as log_handle:
-            procs.append(
-                subprocess.Popen(
-                    [str(server), "--server-addr", "127.0.0.1:0", "--server-port-file", str(port_file),
-                     "--metrics-addr", "127.0.0.1:0", "--storage-url", str(root),
-                     "--auth-users", f"analyst:{hashed}"],
-                    stdout=subprocess.DEVNULL, stderr=log_handle, env=_clean_env(),
-                )
+        server_args = ["--auth-users", f"analyst:{_hash_password(server, password)}"]
+        with _running_server(server, root, work, server_args) as (addr, server_log):
+            yield StockflightPipeline(
+                server=StockflightServer(
+                    uri=f"grpc://{addr}", username="analyst", password=password, tables={}, log=server_log,
+                ),
+                root=root,
+                manifest=manifest,
+                brokers=brokers,
+                topic=topic,
+                dlq_topic=f"{topic}.dlq",
+                group_id=group,
+                keyspace=keyspace,
+                ingest_metrics=metrics,
+                messages=messages,
             )
-        deadline = time.monotonic() + 60
-        while not port_file.exists() or not port_file.read_text().strip():
-            if procs[1].poll() is not None:
-                pytest.fail(f"stockflight-server exited with {procs[1].returncode}: {server_log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"stockflight-server did not start within 60 s: {server_log.read_text()}")
-            time.sleep(0.05)
-        yield StockflightPipeline(
-            server=StockflightServer(
-                uri=f"grpc://{port_file.read_text().strip()}", username="analyst", password=password,
-                tables={}, log=server_log,
-            ),
-            root=root,
-            manifest=manifest,
-            brokers=brokers,
-            topic=topic,
-            dlq_topic=f"{topic}.dlq",
-            group_id=group,
-            keyspace=keyspace,
-            ingest_metrics=metrics,
-            messages=messages,
-        )
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
 
 
 def _openssl(cwd: Path, *args: str) -> None:
@@ -485,34 +466,7 @@ def stockflight_tls_server(stockflight_pipeline, tmp_path_factory) -> TlsServer:
              "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
     binary = workspace_binary("stockflight-server")
     password, token = "tls-secret", "clients-static-token"
-    hashed = subprocess.run(
-        [str(binary), "hash-password"], input=password, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    port_file, log = work / "port", work / "server.log"
-    with log.open("wb") as log_handle:
-        proc = subprocess.Popen(
-            [str(binary), "--server-addr", "127.0.0.1:0", "--server-port-file", str(port_file),
-             "--metrics-addr", "127.0.0.1:0", "--storage-url", str(stockflight_pipeline.root),
-             "--tls-cert", str(work / "server.pem"), "--tls-key", str(work / "server.key"),
-             "--auth-users", f"analyst:{hashed}", "--auth-tokens", token],
-            stdout=subprocess.DEVNULL, stderr=log_handle, env=_clean_env(),
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if proc.poll() is not None:
-                pytest.fail(f"stockflight-server (TLS) exited with {proc.returncode}: {log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"stockflight-server (TLS) did not start within 60 s: {log.read_text()}")
-            time.sleep(0.05)
-        yield TlsServer(
-            addr=port_file.read_text().strip(), ca=work / "ca.pem", username="analyst", password=password,
-            token=token,
-        )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    args = ["--tls-cert", str(work / "server.pem"), "--tls-key", str(work / "server.key"),
+            "--auth-users", f"analyst:{_hash_password(binary, password)}", "--auth-tokens", token]
+    with _running_server(binary, stockflight_pipeline.root, work, args) as (addr, _log):
+        yield TlsServer(addr=addr, ca=work / "ca.pem", username="analyst", password=password, token=token)
