@@ -25,7 +25,7 @@ use crate::catalog::{Catalog, Snapshot};
 use crate::error::Error;
 use crate::settings::{LimitsSection, ServerSection};
 use plan::{Planned, plan_cached};
-use results::{Recording, ResultCache, deterministic};
+use results::{Recording, deterministic};
 
 /// How many cancelled-but-not-started query ids are remembered.
 const CANCELLED_MEMORY: usize = 1024;
@@ -90,7 +90,7 @@ impl Executor {
                 Err(_) => return Err(Error::Busy(self.queue_timeout)),
             };
             let snapshot = self.catalog.current()?;
-            let key = ResultCache::key(sql, &params);
+            let key = plan::statement_key(sql, &params);
             if let Some(kept) = snapshot.results.get(&key) {
                 let batches = (*kept.batches).clone().into_iter().map(Ok);
                 let inner: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(

@@ -57,14 +57,20 @@ pub struct PlanCache(Mutex<HashMap<String, (LogicalPlan, Parameters)>>);
 /// Placeholders and their inferred types, in position order.
 pub type Parameters = Vec<(String, Option<DataType>)>;
 
-/// Like [`plan_sql`], reusing a plan from `cache` for the same SQL and parameters.
+/// What identifies a statement in the plan and result caches: its SQL text and the type and
+/// value of each bound parameter.
+pub fn statement_key(sql: &str, params: &Option<ParamValues>) -> String {
+    format!("{sql}\u{0}{params:?}")
+}
+
+/// Like [`plan_sql`], reusing a plan from `cache` for the same [`statement_key`].
 pub async fn plan_cached(
     cache: &PlanCache,
     ctx: &SessionContext,
     sql: &str,
     params: Option<ParamValues>,
 ) -> Result<Planned, Error> {
-    let key = format!("{sql}\u{0}{params:?}");
+    let key = statement_key(sql, &params);
     if let Some((plan, parameters)) = cache.0.lock().expect("plan cache lock").get(&key).cloned() {
         return Ok(Planned {
             df: DataFrame::new(ctx.state(), plan),

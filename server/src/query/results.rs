@@ -2,7 +2,7 @@
 //!
 //! A snapshot does not change for hours and dashboards send the same statements again and again
 //! (every viewer, every refresh), so a finished result is kept, keyed by its SQL text and bound
-//! parameters, and served from memory the next time. Only deterministic plans are kept: a
+//! parameters ([`super::plan::statement_key`]), and served from memory the next time. Only deterministic plans are kept: a
 //! statement calling `now()`, `random()` or any other non-immutable function is run every time.
 //! The cache lives in the [`crate::catalog::Snapshot`]: a new snapshot starts empty, and the old
 //! one's results go with it. Bounded in bytes (`catalog.result_cache_mb`), least recently and
@@ -57,11 +57,6 @@ impl ResultCache {
             cache: (bytes > 0).then(|| Cache::with_weighter((bytes / 16_384).max(16) as usize, bytes, ByBytes)),
             max_entry: bytes / 8,
         }
-    }
-
-    /// The key of `sql` with `params` (their debug form: type and value of each).
-    pub fn key(sql: &str, params: &impl std::fmt::Debug) -> String {
-        format!("{sql}\u{0}{params:?}")
     }
 
     /// The kept result of `key`, if any.
