@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use support::{Measures, Row};
 
-const MEMORY_LIMIT_MB: usize = 16;
+const MEMORY_LIMIT_MB: usize = 32;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aggregating_more_than_the_memory_limit_spills_and_stays_exact() {
@@ -16,7 +16,7 @@ async fn aggregating_more_than_the_memory_limit_spills_and_stays_exact() {
     // aggregation has far more groups than fit in the pool.
     let mut data = support::generate(50, 3, 100, 11);
     let mut rng = support::Lcg::new(12);
-    for i in 50..120_000 {
+    for i in 50..220_000 {
         data.rows.push(Row {
             item_id: format!("sku-{i:06}"),
             node_id: "node-000".into(),

@@ -10,7 +10,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 
 use crate::error::Error;
-use crate::memory::RunPool;
+use crate::memory::{self, RunPool};
 
 /// URL under which the configured storage root is known to DataFusion.
 pub const STORE_URL: &str = "stockflight://store/";
@@ -21,13 +21,19 @@ pub fn url_of(path: &str) -> String {
 }
 
 /// A session whose operators share `memory_limit` bytes (see [`RunPool`]) and spill to
-/// `spill_dir` (or the system's temporary directory) beyond it.
+/// `spill_dir` (or the system's temporary directory) beyond it. It plans as many partitions
+/// as there are cores, or fewer when `concurrent_aggregations` would otherwise leave each
+/// a share too small to spill and merge (see [`memory::partitions_for`]).
 pub fn session(
     store: Arc<dyn ObjectStore>,
     memory_limit: usize,
     spill_dir: Option<PathBuf>,
+    concurrent_aggregations: usize,
 ) -> Result<SessionContext, Error> {
-    let mut config = SessionConfig::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let partitions = memory::partitions_for(memory_limit, concurrent_aggregations, cores)
+        .ok_or_else(|| memory::too_small(memory_limit, concurrent_aggregations))?;
+    let mut config = SessionConfig::new().with_target_partitions(partitions);
     let options = config.options_mut();
     // Strings stay `Utf8` end to end: JDBC/ODBC drivers do not map `Utf8View`.
     options.execution.parquet.schema_force_view_types = false;

@@ -1,32 +1,85 @@
-//! The memory pool of a run: one limit, split between Parquet writers and everything else.
+//! The memory pool of a run: one limit, split by what each kind of consumer does when it is
+//! refused.
 //!
 //! DataFusion's Parquet writer cannot spill; in one shared pool a large aggregation that fills
 //! its spillable share leaves the writer downstream of it nothing, and the run fails. So a
 //! quarter of the limit is set aside for writers (their buffers are bounded by the row-group
-//! size) and the rest is a fair spill pool for joins, aggregations and sorts, which spill to
-//! disk when they reach their share. Together they never exceed the configured limit.
+//! size).
 //!
 //! The drill-down table's writer ([`crate::partitioned`]) runs at the same time as DataFusion's
 //! writers of the aggregate tables. It ends row groups early when its own eighth of the limit
 //! is used up, which DataFusion's cannot, so it gets that eighth apart from their quarter and
-//! never starves them; the operators keep the remaining five eighths.
+//! never starves them.
+//!
+//! A fair pool gives each registered spilling consumer an equal share. Partial aggregations and
+//! repartitions are many (one per scan partition and aggregation) and cope with a small share:
+//! they pass a batch on early, or spill it. A final aggregation that has spilled needs at least
+//! two of its batches to merge its spill files; counted among all of those, its share fell
+//! below that and the run failed. So the stream buffers share an eighth of their own, and the
+//! remaining half is a fair pool for the operators that hold state: final aggregations, joins
+//! and sorts. [`partitions_for`] keeps each of those a workable share. Together the pools never
+//! exceed the configured limit.
 
 use datafusion::common::Result;
 use datafusion::execution::memory_pool::{
     FairSpillPool, GreedyMemoryPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
 };
+use stockflight_common::config::ConfigError;
 
 /// Memory consumers of DataFusion's Parquet writer are named `ParquetSink…`.
 const WRITER_PREFIX: &str = "ParquetSink";
 /// Memory consumers of the drill-down table's writer are named `SnapshotWriter…`.
 pub const SNAPSHOT_WRITER_PREFIX: &str = "SnapshotWriter";
+/// DataFusion's consumers that pass on or spill a batch when refused, not holding state.
+const BUFFER_PREFIXES: [&str; 2] = ["PartialHashAggregateStream", "RepartitionExec"];
+
+/// The least share of the operator pool a final aggregation is planned with: two batches of
+/// 8192 rows of the widest aggregate state (about 0.6 MiB each) to merge spill files, and room
+/// for the table it builds between spills.
+pub const MIN_OPERATOR_SHARE: usize = 2 << 20;
+
+/// How many partitions (and so concurrent final aggregations per query) a run of `limit` bytes
+/// plans with, when `concurrent` aggregations run at once: as many as there are `cores`, but
+/// never so many that an operator's share of the pool falls below [`MIN_OPERATOR_SHARE`].
+/// `None` when the limit is too small even for one partition.
+pub fn partitions_for(limit: usize, concurrent: usize, cores: usize) -> Option<usize> {
+    let fit = operators_of(limit) / (concurrent.max(1) * MIN_OPERATOR_SHARE);
+    (fit > 0).then(|| fit.min(cores.max(1)))
+}
+
+/// The smallest limit that plans at least one partition for `concurrent` aggregations.
+pub fn minimum_limit(concurrent: usize) -> usize {
+    (1..)
+        .map(|mib: usize| mib << 20)
+        .find(|&limit| partitions_for(limit, concurrent, 1).is_some())
+        .expect("some limit fits")
+}
+
+/// The configuration error of a limit that [`partitions_for`] refuses.
+pub fn too_small(limit: usize, concurrent: usize) -> ConfigError {
+    ConfigError::invalid(
+        "memory.limit_mb",
+        format!(
+            "{} MiB is too small: {concurrent} aggregations each need {} MiB of the operators' half; use at least {} MiB",
+            limit >> 20,
+            MIN_OPERATOR_SHARE >> 20,
+            minimum_limit(concurrent) >> 20
+        ),
+    )
+}
+
+fn operators_of(limit: usize) -> usize {
+    limit - limit / 4 - limit / 8 - limit / 8
+}
 
 /// A pool of `limit` bytes: a quarter for DataFusion's Parquet writers, an eighth for the
-/// drill-down table's writer, the rest fair and spillable.
+/// drill-down table's writer, an eighth for stream buffers, the rest for stateful operators;
+/// the last two fair and spillable.
 #[derive(Debug)]
 pub struct RunPool {
     writers: GreedyMemoryPool,
     snapshot_writer: GreedyMemoryPool,
+    buffers: FairSpillPool,
     operators: FairSpillPool,
     limit: usize,
 }
@@ -34,12 +87,11 @@ pub struct RunPool {
 impl RunPool {
     /// Splits `limit` bytes between writers and operators.
     pub fn new(limit: usize) -> Self {
-        let writers = limit / 4;
-        let snapshot_writer = limit / 8;
         Self {
-            writers: GreedyMemoryPool::new(writers),
-            snapshot_writer: GreedyMemoryPool::new(snapshot_writer),
-            operators: FairSpillPool::new(limit - writers - snapshot_writer),
+            writers: GreedyMemoryPool::new(limit / 4),
+            snapshot_writer: GreedyMemoryPool::new(limit / 8),
+            buffers: FairSpillPool::new(limit / 8),
+            operators: FairSpillPool::new(operators_of(limit)),
             limit,
         }
     }
@@ -50,6 +102,8 @@ impl RunPool {
             &self.writers
         } else if name.starts_with(SNAPSHOT_WRITER_PREFIX) {
             &self.snapshot_writer
+        } else if BUFFER_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            &self.buffers
         } else {
             &self.operators
         }
@@ -60,8 +114,8 @@ impl std::fmt::Display for RunPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "stockflight-run(writers: {}, drill-down writer: {}, operators: {})",
-            self.writers, self.snapshot_writer, self.operators
+            "stockflight-run(writers: {}, drill-down writer: {}, buffers: {}, operators: {})",
+            self.writers, self.snapshot_writer, self.buffers, self.operators
         )
     }
 }
@@ -92,7 +146,7 @@ impl MemoryPool for RunPool {
     }
 
     fn reserved(&self) -> usize {
-        self.writers.reserved() + self.snapshot_writer.reserved() + self.operators.reserved()
+        self.writers.reserved() + self.snapshot_writer.reserved() + self.buffers.reserved() + self.operators.reserved()
     }
 
     fn memory_limit(&self) -> MemoryLimit {
@@ -109,20 +163,49 @@ mod tests {
     #[test]
     fn writers_keep_their_share_when_operators_fill_theirs() {
         let pool: Arc<dyn MemoryPool> = Arc::new(RunPool::new(8000));
-        let aggregate = MemoryConsumer::new("GroupedHashAggregateStream[0]")
+        let aggregate = MemoryConsumer::new("FinalHashAggregateStream[0]")
             .with_can_spill(true)
             .register(&pool);
         let writer = MemoryConsumer::new("ParquetSink(ArrowColumnWriter)").register(&pool);
         let snapshot = MemoryConsumer::new(format!("{SNAPSHOT_WRITER_PREFIX}(region=east)")).register(&pool);
         // The aggregation takes everything it may and is refused beyond (then it spills).
-        aggregate.try_grow(5000).unwrap();
+        aggregate.try_grow(4000).unwrap();
         assert!(aggregate.try_grow(1).is_err());
+        // Stream buffers, however many, share their own eighth.
+        let buffers: Vec<_> = (0..8)
+            .map(|p| {
+                MemoryConsumer::new(format!("PartialHashAggregateStream[{p}]"))
+                    .with_can_spill(true)
+                    .register(&pool)
+            })
+            .collect();
+        buffers[0].try_grow(125).unwrap();
+        assert!(buffers[0].try_grow(1).is_err());
+        let repartition = MemoryConsumer::new("RepartitionExec[0]")
+            .with_can_spill(true)
+            .register(&pool);
+        assert!(repartition.try_grow(125).is_err(), "nine buffers share 1000 bytes");
         // The drill-down writer fills its eighth and is refused beyond (then it ends a row group).
         snapshot.try_grow(1000).unwrap();
         assert!(snapshot.try_grow(1).is_err());
         // DataFusion's writer still gets its quarter, and no more.
         writer.try_grow(2000).unwrap();
         assert!(writer.try_grow(1).is_err());
-        assert_eq!(pool.reserved(), 8000);
+        assert_eq!(pool.reserved(), 4000 + 125 + 1000 + 2000);
+    }
+
+    #[test]
+    fn partitions_keep_each_final_aggregation_a_workable_share() {
+        let mib = 1 << 20;
+        // 1 GiB, three aggregations: the operators' half gives 85 partitions of 2 MiB each.
+        assert_eq!(partitions_for(1024 * mib, 3, 2), Some(2));
+        assert_eq!(partitions_for(1024 * mib, 3, 64), Some(64));
+        assert_eq!(partitions_for(1024 * mib, 3, 128), Some(85));
+        // 32 MiB: 16 MiB for operators, 2 partitions of three 2 MiB shares fit.
+        assert_eq!(partitions_for(32 * mib, 3, 16), Some(2));
+        // Too small for even one partition.
+        assert_eq!(partitions_for(8 * mib, 3, 2), None);
+        assert_eq!(minimum_limit(3), 12 * mib);
+        assert_eq!(partitions_for(minimum_limit(3), 3, 2), Some(1));
     }
 }

@@ -186,7 +186,12 @@ async fn run_leased(
     let scan_progress = Arc::new(ScanProgress::default());
     let scan = Scan::new(Arc::new(reader), ranges, options.parallelism, scan_progress.clone());
 
-    let ctx = engine::session(store.clone(), options.memory_limit, options.spill_dir.clone())?;
+    let ctx = engine::session(
+        store.clone(),
+        options.memory_limit,
+        options.spill_dir.clone(),
+        PASS_AGGREGATIONS,
+    )?;
     crate::reference::register(&ctx, &store).await?;
     ctx.register_table("availability", Arc::new(scan.into_table()?))?;
 
@@ -286,6 +291,9 @@ struct Pass {
 const JOINED_FOR_NODES: &str = "joined_for_nodes";
 const JOINED_FOR_ITEMS: &str = "joined_for_items";
 const JOINED_FOR_REGION_CATEGORY: &str = "joined_for_region_category";
+const PASS_INPUTS: [&str; 3] = [JOINED_FOR_NODES, JOINED_FOR_ITEMS, JOINED_FOR_REGION_CATEGORY];
+/// How many aggregations the single pass runs at once; the memory pool is planned for them.
+pub const PASS_AGGREGATIONS: usize = PASS_INPUTS.len();
 
 /// Scans, joins, and feeds every joined batch to the drill-down table's writer and to the
 /// three aggregations at once (see `fanout`): the table is read from Cassandra once and never
@@ -304,7 +312,7 @@ async fn single_pass(
     let partitions = physical.output_partitioning().partition_count();
 
     let mut senders = Vec::new();
-    for name in [JOINED_FOR_NODES, JOINED_FOR_ITEMS, JOINED_FOR_REGION_CATEGORY] {
+    for name in PASS_INPUTS {
         let (table, tx) = ChannelTable::new(schema.clone(), partitions);
         ctx.register_table(name, Arc::new(table.into_table()?))?;
         senders.push(tx.into_iter());

@@ -204,8 +204,9 @@ impl Settings for BatchSettings {
         if self.scan.split_size_mb == 0 {
             return Err(ConfigError::invalid("scan.split_size_mb", "must be positive"));
         }
-        if self.memory.limit_mb == 0 {
-            return Err(ConfigError::invalid("memory.limit_mb", "must be positive"));
+        let limit = self.memory.limit_mb << 20;
+        if crate::memory::partitions_for(limit, crate::run::PASS_AGGREGATIONS, 1).is_none() {
+            return Err(crate::memory::too_small(limit, crate::run::PASS_AGGREGATIONS));
         }
         if self.snapshot.retention == 0 {
             return Err(ConfigError::invalid(
@@ -258,6 +259,9 @@ mod tests {
         assert!(err.to_string().contains("scan.parallelism"), "{err}");
         let err = load_from::<BatchSettings, _, _>(["b", "--run-id", "../x"]).unwrap_err();
         assert!(err.to_string().contains("run_id"), "{err}");
+        let err = load_from::<BatchSettings, _, _>(["b", "--memory-limit-mb", "8"]).unwrap_err();
+        assert!(err.to_string().contains("memory.limit_mb"), "{err}");
+        assert!(err.to_string().contains("at least 12 MiB"), "{err}");
     }
 
     #[test]
