@@ -33,6 +33,12 @@ pub fn session(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let partitions = memory::partitions_for(memory_limit, concurrent_aggregations, cores)
         .ok_or_else(|| memory::too_small(memory_limit, concurrent_aggregations))?;
+    tracing::info!(
+        partitions,
+        cores,
+        memory_limit_mib = memory_limit >> 20,
+        "planning partitions"
+    );
     let mut config = SessionConfig::new().with_target_partitions(partitions);
     let options = config.options_mut();
     // Strings stay `Utf8` end to end: JDBC/ODBC drivers do not map `Utf8View`.
