@@ -43,7 +43,7 @@ pub const MIN_OPERATOR_SHARE: usize = 2 << 20;
 /// never so many that an operator's share of the pool falls below [`MIN_OPERATOR_SHARE`].
 /// `None` when the limit is too small even for one partition.
 pub fn partitions_for(limit: usize, concurrent: usize, cores: usize) -> Option<usize> {
-    let fit = operators_of(limit) / (concurrent.max(1) * MIN_OPERATOR_SHARE);
+    let fit = Shares::of(limit).operators / (concurrent.max(1) * MIN_OPERATOR_SHARE);
     (fit > 0).then(|| fit.min(cores.max(1)))
 }
 
@@ -68,8 +68,26 @@ pub fn too_small(limit: usize, concurrent: usize) -> ConfigError {
     )
 }
 
-fn operators_of(limit: usize) -> usize {
-    limit - limit / 4 - limit / 8 - limit / 8
+/// How a run's limit is split between the pools of [`RunPool`].
+struct Shares {
+    writers: usize,
+    snapshot_writer: usize,
+    buffers: usize,
+    operators: usize,
+}
+
+impl Shares {
+    /// A quarter for DataFusion's Parquet writers, an eighth each for the drill-down table's
+    /// writer and for stream buffers, the rest (half, give or take rounding) for operators.
+    fn of(limit: usize) -> Self {
+        let (writers, snapshot_writer, buffers) = (limit / 4, limit / 8, limit / 8);
+        Self {
+            writers,
+            snapshot_writer,
+            buffers,
+            operators: limit - writers - snapshot_writer - buffers,
+        }
+    }
 }
 
 /// A pool of `limit` bytes: a quarter for DataFusion's Parquet writers, an eighth for the
@@ -85,13 +103,14 @@ pub struct RunPool {
 }
 
 impl RunPool {
-    /// Splits `limit` bytes between writers and operators.
+    /// Splits `limit` bytes between writers, buffers and operators (see [`Shares`]).
     pub fn new(limit: usize) -> Self {
+        let shares = Shares::of(limit);
         Self {
-            writers: GreedyMemoryPool::new(limit / 4),
-            snapshot_writer: GreedyMemoryPool::new(limit / 8),
-            buffers: FairSpillPool::new(limit / 8),
-            operators: FairSpillPool::new(operators_of(limit)),
+            writers: GreedyMemoryPool::new(shares.writers),
+            snapshot_writer: GreedyMemoryPool::new(shares.snapshot_writer),
+            buffers: FairSpillPool::new(shares.buffers),
+            operators: FairSpillPool::new(shares.operators),
             limit,
         }
     }
