@@ -1,7 +1,7 @@
 """The key commands of the operator cookbook (clients/cookbook.md), run as written against the
 real pipeline (fixture ``stockflight_pipeline``): kcat on the availability and dead-letter
 topics, consumer-group lag through dev/stack's Kafka tools, and grpcurl's Flight handshake and
-actions. (grpcurl list/describe/health and mTLS are covered by tests/server_clients.rs.)
+actions. (grpcurl list/describe/health and mTLS are covered by tests/tests/server_clients.rs.)
 """
 
 from __future__ import annotations

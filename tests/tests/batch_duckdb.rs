@@ -3,7 +3,7 @@
 //! hive_partitioning = true)` gives the region from the directory names, and every table's
 //! counts and sums equal those this test computes from the rows it wrote to Cassandra.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::collections::BTreeMap;

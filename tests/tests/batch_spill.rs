@@ -1,7 +1,7 @@
 //! With a memory limit below the size of the table, the aggregation spills to disk and still
 //! publishes exact figures.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::collections::BTreeMap;

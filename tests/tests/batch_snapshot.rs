@@ -2,7 +2,7 @@
 //! aggregates this test computes itself from the rows it wrote; the trend carries over runs;
 //! re-running a run id changes nothing; retention keeps the newest K snapshots.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::collections::BTreeSet;

@@ -5,7 +5,7 @@
 //! STOCKFLIGHT_STATE_DIR), so it lives alone in its test binary: no other test of this binary
 //! runs meanwhile (cargo runs test binaries one after another).
 
-#[path = "ingest_support/mod.rs"]
+#[path = "support/ingest/mod.rs"]
 mod support;
 
 use std::process::Command;

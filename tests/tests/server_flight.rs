@@ -1,7 +1,7 @@
 //! `stockflight-server` over Flight SQL from Rust: data, refresh, error codes, prepared
 //! statements, metadata, limits, cancellation. The real binary, on snapshots written here.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use std::time::Duration;

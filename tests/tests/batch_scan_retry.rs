@@ -5,7 +5,7 @@
 //! Freezes the test stack's Cassandra, so it lives alone in its test binary: no other test of
 //! this binary runs meanwhile (cargo runs test binaries one after another).
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -10,11 +10,11 @@
 //! `in_stock_rate` = (in stock + low stock) / (rows not discontinued), NULL when that is 0;
 //! missing reference attributes read `unknown`.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod batch;
-#[path = "ingest_support/mod.rs"]
+#[path = "support/ingest/mod.rs"]
 mod ingest;
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod server;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

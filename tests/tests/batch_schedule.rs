@@ -1,7 +1,7 @@
 //! `stockflight-batch` on its built-in schedule: with no snapshot yet it catches up at start
 //! (a run named after the current slot), serves the last run's metrics, and stops on SIGTERM.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};

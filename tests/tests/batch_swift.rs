@@ -1,7 +1,7 @@
 //! `stockflight-batch` publishing to real OpenStack Swift through its S3 API: the same exact
 //! figures, atomic `CURRENT`, retention deleting old snapshots' objects.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use futures::TryStreamExt;

@@ -2,7 +2,7 @@
 //! and restarted, and two instances sharing a topic across rebalances. Nothing may be lost:
 //! the final table equals the last-write-wins model of everything produced.
 
-#[path = "ingest_support/mod.rs"]
+#[path = "support/ingest/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Authentication of `stockflight-server`: Basic credentials for Bearer tokens that expire,
 //! static tokens, and the refusal to serve an open address without authentication.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! exact key, tables registered from the manifest's file list (a stray object beside them is
 //! never served), and a new snapshot swapped in without a restart.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use std::time::Duration;

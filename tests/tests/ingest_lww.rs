@@ -2,7 +2,7 @@
 //! the produced stream (duplicates, out-of-order events, ties, JSON records), and malformed
 //! records end in the dead-letter topic with their reason and origin.
 
-#[path = "ingest_support/mod.rs"]
+#[path = "support/ingest/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! nothing; the lease is released at the end of a run, and expires (TTL) when its holder was
 //! killed.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! update streams on real Kafka that are deterministic by seed, consistent with the reference
 //! data, valid, skewed, and carry the duplicates and late events they were asked for.
 
-#[path = "ingest_support/mod.rs"]
+#[path = "support/ingest/mod.rs"]
 mod support;
 
 use std::collections::{HashMap, HashSet};

@@ -1,7 +1,7 @@
 //! A `stockflight-batch` run killed while it writes leaves the previous snapshot current and
 //! readable; running the same run id again cleans up and publishes.
 
-#[path = "batch_support.rs"]
+#[path = "support/batch.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! small Java program, as DBeaver or Tableau's JDBC path use it) and grpcurl (operators).
 //! The Python ADBC tests live in tests/python/test_server_adbc.py.
 
-#[path = "server_support.rs"]
+#[path = "support/server.rs"]
 mod support;
 
 use std::process::Command;
