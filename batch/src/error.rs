@@ -9,6 +9,10 @@ use stockflight_common::storage::StorageError;
 /// Exit code of a run refused because another one holds the lease (sysexits' EX_TEMPFAIL:
 /// try again later).
 pub const LEASE_HELD: u8 = 75;
+/// Exit code of a run that lost its lease, or found a newer holder's snapshot current, and
+/// stopped without writing `CURRENT` (sysexits' EX_CANTCREAT: its output could not be
+/// published). Not a failure of a dependency: the newer holder's run published instead.
+pub const LEASE_LOST: u8 = 73;
 
 /// Everything that stops a `stockflight-batch` run.
 #[derive(Debug, thiserror::Error)]
@@ -37,8 +41,9 @@ pub enum Error {
     /// Another process holds the run lease: a run is in progress elsewhere.
     #[error("another run is in progress (run lease held by {0}); nothing was done")]
     LeaseHeld(String),
-    /// The run lease was lost during the run, which stopped before publishing.
-    #[error("lost the run lease ({0}); stopped without publishing")]
+    /// The run lease was lost during the run, or a later holder's snapshot is current: the run
+    /// stopped without writing `CURRENT`.
+    #[error("lost the run lease ({0}); stopped without publishing, CURRENT left as it was")]
     LeaseLost(String),
     /// SIGTERM/SIGINT arrived during a run; nothing was published.
     #[error("interrupted by a shutdown signal; the previous snapshot stays current")]
@@ -74,10 +79,9 @@ impl ExitStatus for Error {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => exit::CONFIG,
-            Self::Cassandra(_) | Self::Storage(_) | Self::StorageOpen(_) | Self::Http(_) | Self::LeaseLost(_) => {
-                exit::UNAVAILABLE
-            }
+            Self::Cassandra(_) | Self::Storage(_) | Self::StorageOpen(_) | Self::Http(_) => exit::UNAVAILABLE,
             Self::LeaseHeld(_) => LEASE_HELD,
+            Self::LeaseLost(_) => LEASE_LOST,
             Self::Reference(_) => exit::DATA,
             Self::Query(_) => exit::SOFTWARE,
             Self::Interrupted => 130,
@@ -97,5 +101,14 @@ mod tests {
         assert_eq!(err.exit_code(), exit::UNAVAILABLE);
         let plan = Error::from(DataFusionError::Plan("bad".into()));
         assert_eq!(plan.exit_code(), exit::SOFTWARE);
+    }
+
+    #[test]
+    fn lease_outcomes_have_their_own_exit_codes() {
+        assert_eq!(Error::LeaseHeld("x".into()).exit_code(), LEASE_HELD);
+        let lost = Error::LeaseLost("now held by y".into());
+        assert_eq!(lost.exit_code(), LEASE_LOST);
+        assert!(lost.to_string().contains("CURRENT left as it was"), "{lost}");
+        assert_ne!(LEASE_LOST, exit::UNAVAILABLE);
     }
 }

@@ -6,6 +6,13 @@
 //! (`DELETE … IF owner = me`). A process that dies without releasing it frees it when the TTL
 //! runs out. The lease row lives in the availability keyspace, so jobs over different keyspaces
 //! do not exclude each other.
+//!
+//! Every acquisition also draws a fencing token, the lease's epoch: a counter in
+//! `batch_lease_epoch` (no TTL, so it survives the lease row's expiry) raised by one with a
+//! compare-and-set, so a later holder always has a larger token. The lease row carries it, every
+//! renewal requires it (`IF owner = me AND epoch = mine`), and the publication records it in the
+//! manifest: a run that stalled past its TTL and resumes can neither renew nor publish over a
+//! newer holder's snapshot (see [`crate::publish::Fence`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,14 +27,25 @@ use crate::error::Error;
 
 /// The table holding the lease (one row per lease name).
 pub const LEASE_TABLE: &str = "batch_lease";
+/// The table holding the last fencing token handed out per lease name (never expires).
+pub const EPOCH_TABLE: &str = "batch_lease_epoch";
 /// The lease every run of the job takes.
 pub const LEASE_NAME: &str = "stockflight-batch";
+/// Compare-and-set attempts to draw a fencing token before giving up (each lost attempt means
+/// another process drew one meanwhile).
+const EPOCH_ATTEMPTS: usize = 20;
 
 /// CQL creating the lease table, idempotent.
 pub fn create_lease_table(keyspace: &str) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {keyspace}.{LEASE_TABLE} (name text PRIMARY KEY, owner text, acquired_at timestamp)"
+        "CREATE TABLE IF NOT EXISTS {keyspace}.{LEASE_TABLE} \
+         (name text PRIMARY KEY, owner text, acquired_at timestamp, epoch bigint)"
     )
+}
+
+/// CQL creating the fencing-token table, idempotent.
+pub fn create_epoch_table(keyspace: &str) -> String {
+    format!("CREATE TABLE IF NOT EXISTS {keyspace}.{EPOCH_TABLE} (name text PRIMARY KEY, epoch bigint)")
 }
 
 /// A lease this process holds: renewed in the background until [`Lease::release`].
@@ -44,16 +62,55 @@ struct Inner {
     keyspace: String,
     owner: String,
     ttl: Duration,
+    epoch: i64,
+}
+
+impl Inner {
+    /// Extends the lease if this process still holds it with its token: `Ok(true)`; `Ok(false)`
+    /// with the holder found when it does not.
+    async fn extend(&self) -> Result<(bool, Option<String>), String> {
+        let Self {
+            session,
+            keyspace,
+            owner,
+            ttl,
+            epoch,
+        } = self;
+        let result = session
+            .query_unpaged(
+                format!(
+                    "UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET owner = ?, acquired_at = ?, epoch = ? \
+                     WHERE name = ? IF owner = ? AND epoch = ?"
+                ),
+                (
+                    ttl_secs(*ttl),
+                    owner.as_str(),
+                    CqlTimestamp(now_ms()),
+                    *epoch,
+                    LEASE_NAME,
+                    owner.as_str(),
+                    *epoch,
+                ),
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .into_rows_result()
+            .map_err(|e| e.to_string())?;
+        lwt_outcome(&result)
+    }
 }
 
 impl Lease {
     /// Takes the lease for `owner`, or fails with [`Error::LeaseHeld`] naming the holder.
     pub async fn acquire(session: Arc<Session>, keyspace: &str, owner: &str, ttl: Duration) -> Result<Self, Error> {
         let cassandra = |what: &str, e: &dyn std::fmt::Display| Error::Cassandra(format!("{what} lease: {e}"));
-        session
-            .query_unpaged(create_lease_table(keyspace), ())
-            .await
-            .map_err(|e| cassandra("create the table of the run", &e))?;
+        for cql in [create_lease_table(keyspace), create_epoch_table(keyspace)] {
+            session
+                .query_unpaged(cql, ())
+                .await
+                .map_err(|e| cassandra("create the table of the run", &e))?;
+        }
+        add_epoch_column(&session, keyspace).await?;
         let result = session
             .query_unpaged(
                 format!(
@@ -70,13 +127,33 @@ impl Lease {
         if !applied {
             return Err(Error::LeaseHeld(holder.unwrap_or_else(|| "unknown".into())));
         }
-        tracing::info!(owner, ttl_s = ttl.as_secs(), "run lease taken");
+        let epoch = draw_epoch(&session, keyspace).await?;
         let inner = Arc::new(Inner {
             session,
             keyspace: keyspace.to_string(),
             owner: owner.to_string(),
             ttl,
+            epoch,
         });
+        // Stamp the token on the lease row; from here on every renewal requires it.
+        let stamped = inner
+            .session
+            .query_unpaged(
+                format!("UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET epoch = ? WHERE name = ? IF owner = ?"),
+                (ttl_secs(ttl), epoch, LEASE_NAME, owner),
+            )
+            .await
+            .map_err(|e| cassandra("stamp the token on the run", &e))?
+            .into_rows_result()
+            .map_err(|e| cassandra("stamp the token on the run", &e))?;
+        let (applied, holder) = lwt_outcome(&stamped).map_err(|e| cassandra("stamp the token on the run", &e))?;
+        if !applied {
+            return Err(Error::LeaseLost(format!(
+                "taken by {} right after it was acquired",
+                holder.unwrap_or_else(|| "nobody (expired)".into())
+            )));
+        }
+        tracing::info!(owner, ttl_s = ttl.as_secs(), lease_epoch = epoch, "run lease taken");
         let (tx, lost) = watch::channel(None);
         let renewer = tokio::spawn(renew(inner.clone(), tx));
         Ok(Self { inner, renewer, lost })
@@ -117,40 +194,18 @@ impl Lease {
 }
 
 /// Renews every third of the TTL; after a failed renewal retries every second. Reports the
-/// lease lost when another owner holds it, or when no renewal succeeded for a whole TTL.
+/// lease lost when another owner (or token) holds it, or when no renewal succeeded for a whole
+/// TTL.
 async fn renew(inner: Arc<Inner>, lost: watch::Sender<Option<String>>) {
-    let Inner {
-        session,
-        keyspace,
-        owner,
-        ttl,
-    } = inner.as_ref();
-    let cql = format!(
-        "UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET owner = ?, acquired_at = ? WHERE name = ? IF owner = ?"
-    );
+    let ttl = inner.ttl;
     let mut renewed = Instant::now();
-    let mut wait = *ttl / 3;
+    let mut wait = ttl / 3;
     loop {
         tokio::time::sleep(wait).await;
-        let result = session
-            .query_unpaged(
-                cql.as_str(),
-                (
-                    ttl_secs(*ttl),
-                    owner.as_str(),
-                    CqlTimestamp(now_ms()),
-                    LEASE_NAME,
-                    owner.as_str(),
-                ),
-            )
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.into_rows_result().map_err(|e| e.to_string()))
-            .and_then(|r| lwt_outcome(&r).map_err(|e| e.to_string()));
-        match result {
+        match inner.extend().await {
             Ok((true, _)) => {
                 renewed = Instant::now();
-                wait = *ttl / 3;
+                wait = ttl / 3;
             }
             Ok((false, holder)) => {
                 let _ = lost.send(Some(format!(
@@ -159,16 +214,115 @@ async fn renew(inner: Arc<Inner>, lost: watch::Sender<Option<String>>) {
                 )));
                 return;
             }
-            Err(e) if renewed.elapsed() >= *ttl => {
+            Err(e) if renewed.elapsed() >= ttl => {
                 let _ = lost.send(Some(format!("not renewed for {} s: {e}", ttl.as_secs())));
                 return;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "run lease renewal failed; retrying");
-                wait = Duration::from_secs(1).min(*ttl / 3);
+                wait = Duration::from_secs(1).min(ttl / 3);
             }
         }
     }
+}
+
+impl crate::publish::Fence for Lease {
+    fn token(&self) -> u64 {
+        self.inner.epoch as u64
+    }
+
+    /// One more renewal, now: a lightweight transaction that applies only while this process
+    /// holds the lease with its token.
+    async fn confirm(&self) -> Result<(), Error> {
+        let lost = self.lost.borrow().clone();
+        if let Some(reason) = lost {
+            return Err(Error::LeaseLost(reason));
+        }
+        match self.inner.extend().await {
+            Ok((true, _)) => Ok(()),
+            Ok((false, holder)) => Err(Error::LeaseLost(format!(
+                "found held by {} when about to publish",
+                holder.unwrap_or_else(|| "nobody (expired)".into())
+            ))),
+            Err(e) => Err(Error::Cassandra(format!(
+                "confirm the run lease before publishing (nothing published): {e}"
+            ))),
+        }
+    }
+
+    fn validity(&self) -> Duration {
+        self.inner.ttl
+    }
+}
+
+/// Adds the `epoch` column to a lease table created before fencing tokens existed.
+async fn add_epoch_column(session: &Session, keyspace: &str) -> Result<(), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Cassandra(format!("read the schema of {LEASE_TABLE}: {e}"));
+    let columns = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, LEASE_TABLE),
+        )
+        .await
+        .map_err(|e| fail(&e))?
+        .into_rows_result()
+        .map_err(|e| fail(&e))?;
+    let has_epoch = columns
+        .rows::<(String,)>()
+        .map_err(|e| fail(&e))?
+        .filter_map(Result::ok)
+        .any(|(name,)| name == "epoch");
+    if !has_epoch {
+        tracing::info!(table = LEASE_TABLE, "adding the epoch column to the lease table");
+        session
+            .query_unpaged(format!("ALTER TABLE {keyspace}.{LEASE_TABLE} ADD epoch bigint"), ())
+            .await
+            .map_err(|e| Error::Cassandra(format!("add the epoch column to {LEASE_TABLE}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Raises the lease's fencing token by one with a compare-and-set and returns the new value.
+async fn draw_epoch(session: &Session, keyspace: &str) -> Result<i64, Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Cassandra(format!("draw a fencing token: {e}"));
+    for _ in 0..EPOCH_ATTEMPTS {
+        let last = session
+            .query_unpaged(
+                format!("SELECT epoch FROM {keyspace}.{EPOCH_TABLE} WHERE name = ?"),
+                (LEASE_NAME,),
+            )
+            .await
+            .map_err(|e| fail(&e))?
+            .into_rows_result()
+            .map_err(|e| fail(&e))?
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(|e| fail(&e))?;
+        let (next, result) = match last {
+            None | Some((None,)) => (
+                1,
+                session
+                    .query_unpaged(
+                        format!("INSERT INTO {keyspace}.{EPOCH_TABLE} (name, epoch) VALUES (?, 1) IF NOT EXISTS"),
+                        (LEASE_NAME,),
+                    )
+                    .await,
+            ),
+            Some((Some(last),)) => (
+                last + 1,
+                session
+                    .query_unpaged(
+                        format!("UPDATE {keyspace}.{EPOCH_TABLE} SET epoch = ? WHERE name = ? IF epoch = ?"),
+                        (last + 1, LEASE_NAME, last),
+                    )
+                    .await,
+            ),
+        };
+        let rows = result.map_err(|e| fail(&e))?.into_rows_result().map_err(|e| fail(&e))?;
+        if lwt_outcome(&rows).map_err(|e| fail(&e))?.0 {
+            return Ok(next);
+        }
+    }
+    Err(fail(&format!("lost the compare-and-set {EPOCH_ATTEMPTS} times")))
 }
 
 /// `[applied]` of a lightweight transaction, and the `owner` it found when not applied.

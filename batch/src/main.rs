@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use stockflight_batch::error::Error;
-use stockflight_batch::run::{self, RunOptions};
+use stockflight_batch::run::{self, PublishOptions, RunOptions};
 use stockflight_batch::schedule::{Clock, Decision, Schedule, SystemClock, parse_interval, run_id_at};
 use stockflight_batch::settings::BatchSettings;
 use stockflight_common::http::{self, Health};
@@ -31,14 +31,15 @@ async fn async_main(settings: BatchSettings) -> Result<(), Error> {
     let ops = http::serve(settings.metrics.addr, health.clone()).await?;
     let storage = Storage::open(&settings.storage)?;
     let options = RunOptions::from_settings(&settings);
+    let publish = PublishOptions::from_settings(&settings)?;
     tracing::info!(cassandra = %settings.cassandra.nodes, storage = %storage.location(), "configuration loaded");
     health.set_ready(true);
     let result = if settings.once {
         let started = Utc::now();
         let run_id = settings.run_id.clone().unwrap_or_else(|| run_id_at(started));
-        one_run(&options, &storage, &run_id, started).await
+        one_run(&options, &publish, &storage, &run_id, started).await
     } else {
-        scheduled(&settings, &options, &storage, &SystemClock).await
+        scheduled(&settings, &options, &publish, &storage, &SystemClock).await
     };
     ops.task.abort();
     result
@@ -48,11 +49,12 @@ async fn async_main(settings: BatchSettings) -> Result<(), Error> {
 /// metrics.
 async fn one_run(
     options: &RunOptions,
+    publish: &PublishOptions,
     storage: &Storage,
     run_id: &str,
     started: chrono::DateTime<Utc>,
 ) -> Result<(), Error> {
-    let result = run::run(options, storage, run_id, started, shutdown::signal_received()).await;
+    let result = run::run_with(options, publish, storage, run_id, started, shutdown::signal_received()).await;
     match result {
         Ok(summary) => {
             summary.record_metrics(Utc::now());
@@ -71,6 +73,7 @@ async fn one_run(
 async fn scheduled(
     settings: &BatchSettings,
     options: &RunOptions,
+    publish: &PublishOptions,
     storage: &Storage,
     clock: &dyn Clock,
 ) -> Result<(), Error> {
@@ -80,7 +83,7 @@ async fn scheduled(
     );
     let retry_after = parse_interval(&settings.schedule.retry_after)
         .map_err(|e| stockflight_common::config::ConfigError::invalid("schedule.retry_after", e))?;
-    let publisher = run::publisher(storage);
+    let publisher = run::publisher(storage, publish.conditional_put);
     loop {
         let now = clock.now();
         let last_success = match publisher.last_success().await {
@@ -95,7 +98,7 @@ async fn scheduled(
             }
         };
         let wake = match schedule.decide(now, last_success) {
-            Decision::RunNow(slot) => match one_run(options, storage, &run_id_at(slot), now).await {
+            Decision::RunNow(slot) => match one_run(options, publish, storage, &run_id_at(slot), now).await {
                 Ok(()) => continue,
                 Err(Error::Interrupted) => return Ok(()),
                 Err(err) => {

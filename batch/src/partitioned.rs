@@ -13,10 +13,8 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
-use object_store::buffered::BufWriter;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use stockflight_proto::layout::TableManifest;
@@ -25,25 +23,19 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::memory::SNAPSHOT_WRITER_PREFIX;
+use crate::write::WrittenFile;
 
 /// Batches queued per partition value before the scan waits for its writer.
 const QUEUE_DEPTH: usize = 8;
 
-/// How Parquet files are written by this writer, as [`crate::write::parquet_options`] does
-/// for DataFusion's: zstd(3), page-level statistics, row groups of `row_group_rows`.
+/// How every Parquet file of a snapshot is written: zstd(3), page-level statistics, row groups
+/// of `row_group_rows`.
 pub fn writer_properties(row_group_rows: usize) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .build()
-}
-
-/// What one file writer produced.
-struct Written {
-    path: String,
-    rows: u64,
-    bytes: u64,
 }
 
 /// A table being written, partitioned by one string column.
@@ -56,7 +48,7 @@ pub struct PartitionedWriter {
     properties: WriterProperties,
     pool: Arc<dyn MemoryPool>,
     files: Mutex<HashMap<String, mpsc::Sender<RecordBatch>>>,
-    tasks: Mutex<JoinSet<Result<Written, Error>>>,
+    tasks: Mutex<JoinSet<Result<WrittenFile, Error>>>,
 }
 
 impl std::fmt::Debug for PartitionedWriter {
@@ -139,7 +131,7 @@ impl PartitionedWriter {
         Ok(())
     }
 
-    /// Closes every file and describes the table.
+    /// Closes every file and describes the table: the files its writers wrote, with their sizes.
     pub async fn finish(&self) -> Result<TableManifest, Error> {
         self.files.lock().expect("writer map lock").clear();
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("writer tasks lock"));
@@ -198,36 +190,16 @@ struct FileWriter {
 }
 
 impl FileWriter {
-    async fn run(self, mut rx: mpsc::Receiver<RecordBatch>) -> Result<Written, Error> {
-        let name = self.path.to_string();
-        let fail = |e: parquet::errors::ParquetError| Error::storage(format!("write {name}"), e);
-        let sink = BufWriter::new(self.store.clone(), self.path.clone());
-        let mut writer =
-            AsyncArrowWriter::try_new(sink, self.schema.clone(), Some(self.properties.clone())).map_err(&fail)?;
-        while let Some(batch) = rx.recv().await {
-            writer.write(&batch).await.map_err(&fail)?;
-            // The encoded row group is held until it is complete: account for it, and end the
-            // row group early rather than exceed the writers' share of the memory limit.
-            if self.reservation.try_resize(writer.memory_size()).is_err() {
-                writer.flush().await.map_err(&fail)?;
-                self.reservation
-                    .try_resize(writer.memory_size())
-                    .map_err(Error::Query)?;
-            }
-        }
-        let metadata = writer.close().await.map_err(&fail)?;
-        self.reservation.free();
-        let rows = metadata.file_metadata().num_rows() as u64;
-        let bytes = self
-            .store
-            .head(&self.path)
-            .await
-            .map_err(|e| Error::storage(format!("stat {name}"), e))?
-            .size;
-        Ok(Written {
-            path: name,
-            rows,
-            bytes,
-        })
+    async fn run(self, mut rx: mpsc::Receiver<RecordBatch>) -> Result<WrittenFile, Error> {
+        let batches = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok::<_, Error>)));
+        crate::write::write_file(
+            self.store,
+            self.path,
+            self.schema,
+            self.properties,
+            self.reservation,
+            batches,
+        )
+        .await
     }
 }

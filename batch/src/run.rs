@@ -1,5 +1,5 @@
 //! One batch run: take the lease; scan, join and aggregate in one pass while the drill-down
-//! table is written; write the small tables; publish; apply retention.
+//! table is written; write the small tables; publish, fenced by the lease; apply retention.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::fanout::{self, ChannelTable, Outputs};
 use crate::lease::{Lease, owner_name};
 use crate::partitioned::PartitionedWriter;
-use crate::publish::{Prepared, Publisher};
+use crate::publish::{ConditionalPut, Prepared, Publisher};
 use crate::scan::{PageOptions, Scan, ScanProgress, TableReader, split_count, split_ring};
 use crate::settings::BatchSettings;
 use crate::tables::{self, SNAPSHOT, SNAPSHOT_PARTITION, TREND};
@@ -58,6 +58,36 @@ pub struct RunOptions {
     pub row_group_rows: usize,
     /// Snapshots kept by retention.
     pub retention: usize,
+}
+
+/// How a run publishes and what retention keeps, beyond [`RunOptions::retention`].
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// How `CURRENT` is written on this store.
+    pub conditional_put: ConditionalPut,
+    /// How long a replaced snapshot stays after the one that replaced it was published.
+    pub retention_grace: Duration,
+}
+
+impl PublishOptions {
+    /// The defaults for `storage` (`snapshot.conditional_put = auto`, the default grace).
+    pub fn defaults_for(storage: &Storage) -> Self {
+        Self {
+            conditional_put: match storage.location() {
+                StorageLocation::Local(_) => ConditionalPut::LocalLock,
+                StorageLocation::S3 { .. } => ConditionalPut::None,
+            },
+            retention_grace: Duration::from_secs(crate::settings::DEFAULT_RETENTION_GRACE_SECS),
+        }
+    }
+
+    /// The options the settings describe (validated settings: the mode resolves).
+    pub fn from_settings(s: &BatchSettings) -> Result<Self, Error> {
+        Ok(Self {
+            conditional_put: s.conditional_put()?,
+            retention_grace: Duration::from_secs(s.snapshot.retention_grace_secs),
+        })
+    }
 }
 
 impl RunOptions {
@@ -105,19 +135,40 @@ pub struct Summary {
     pub spill: Spill,
 }
 
-/// The publisher of `storage`.
-pub fn publisher(storage: &Storage) -> Publisher {
+/// The publisher of `storage`, writing `CURRENT` with `conditional`.
+pub fn publisher(storage: &Storage, conditional: ConditionalPut) -> Publisher {
     let local_root = match storage.location() {
         StorageLocation::Local(path) => Some(path.clone()),
         StorageLocation::S3 { .. } => None,
     };
-    Publisher::new(storage.store().clone(), local_root)
+    Publisher::new(storage.store().clone(), local_root, conditional)
+}
+
+/// [`run_with`] with the default [`PublishOptions`] of `storage`.
+pub async fn run(
+    options: &RunOptions,
+    storage: &Storage,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    stop: impl Future<Output = ()>,
+) -> Result<Summary, Error> {
+    run_with(
+        options,
+        &PublishOptions::defaults_for(storage),
+        storage,
+        run_id,
+        started_at,
+        stop,
+    )
+    .await
 }
 
 /// Runs the job once as `run_id`, data as of `started_at`, under the run lease; `stop`
-/// completing (a shutdown signal) ends the run unpublished and releases the lease.
-pub async fn run(
+/// completing (a shutdown signal) ends the run unpublished and releases the lease. `CURRENT` is
+/// written only while the lease is provably held ([`crate::publish::Fence`]).
+pub async fn run_with(
     options: &RunOptions,
+    publish: &PublishOptions,
     storage: &Storage,
     run_id: &str,
     started_at: DateTime<Utc>,
@@ -133,7 +184,7 @@ pub async fn run(
     )
     .await?;
     let result = tokio::select! {
-        r = run_leased(options, storage, run_id, started_at, session, clock) => r,
+        r = run_leased(options, publish, storage, &lease, run_id, started_at, session, clock) => r,
         lost = lease.lost() => Err(lost),
         () = stop => Err(Error::Interrupted),
     };
@@ -141,17 +192,20 @@ pub async fn run(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_leased(
     options: &RunOptions,
+    publish: &PublishOptions,
     storage: &Storage,
+    lease: &Lease,
     run_id: &str,
     started_at: DateTime<Utc>,
     session: Arc<Session>,
     clock: Instant,
 ) -> Result<Summary, Error> {
     let store = storage.store().clone();
-    let publisher = publisher(storage);
-    if let Prepared::AlreadyPublished(done) = publisher.prepare(run_id).await? {
+    let publisher = publisher(storage, publish.conditional_put);
+    if let Prepared::AlreadyPublished(done) = publisher.prepare(run_id, lease).await? {
         tracing::info!(run_id, "this run id was published before; nothing to do");
         return Ok(Summary {
             run_id: run_id.to_string(),
@@ -166,7 +220,7 @@ async fn run_leased(
             spill: Spill::default(),
         });
     }
-    let previous = publisher.current().await?;
+    let previous = publisher.current().await?.map(|p| p.manifest);
 
     let page_options = PageOptions {
         page_size: options.page_size,
@@ -247,7 +301,7 @@ async fn run_leased(
     let written = futures::future::try_join_all(
         small
             .iter()
-            .map(|(name, sql)| write_sql(&ctx, &store, run_id, name, sql, &[], options)),
+            .map(|(name, sql)| write_sql(&ctx, &store, run_id, name, sql, options)),
     )
     .await?;
     for ((name, _), table) in small.iter().zip(written) {
@@ -261,9 +315,11 @@ async fn run_leased(
         published_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         tables: tables.clone(),
     };
-    publisher.commit(&manifest).await?;
+    publisher.commit(manifest, lease).await?;
     tracing::info!(run_id, "published");
-    let deleted = publisher.retain(options.retention, Utc::now()).await?;
+    let deleted = publisher
+        .retain(options.retention, publish.retention_grace, Utc::now())
+        .await?;
     Ok(Summary {
         run_id: run_id.to_string(),
         written: true,
@@ -343,8 +399,8 @@ async fn single_pass(
         tables::region_category_measures_sql(JOINED_FOR_REGION_CATEGORY),
     );
     let (by_node, by_item, region_category, ()) = tokio::try_join!(
-        write_sql(ctx, store, run_id, tables::BY_NODE, &node_sql, &[], options),
-        write_sql(ctx, store, run_id, tables::BY_ITEM, &item_sql, &[], options),
+        write_sql(ctx, store, run_id, tables::BY_NODE, &node_sql, options),
+        write_sql(ctx, store, run_id, tables::BY_ITEM, &item_sql, options),
         collect_sql(ctx, &region_category_sql),
         fanout::join_all(pumps),
     )?;
@@ -390,18 +446,11 @@ async fn write_sql(
     run_id: &str,
     table: &str,
     sql: &str,
-    partition_by: &[&str],
     options: &RunOptions,
 ) -> Result<(TableManifest, Spill), Error> {
     let df = ctx.sql(sql).await?;
-    let (written, spill) = write::write_table(
-        df,
-        store,
-        &snapshot_table(run_id, table),
-        partition_by,
-        options.row_group_rows,
-    )
-    .await?;
+    let (written, spill) =
+        write::write_table(df, store, &snapshot_table(run_id, table), options.row_group_rows).await?;
     tracing::info!(
         table,
         rows = written.rows,

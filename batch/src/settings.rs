@@ -6,8 +6,13 @@ use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
 use stockflight_common::sections::{CassandraSection, LogSection, MetricsSection, StorageSection};
+use stockflight_common::storage::StorageLocation;
 
+use crate::publish::{ConditionalPut, MIN_KEEP};
 use crate::schedule::parse_interval;
+
+/// Default of `snapshot.retention_grace_secs`.
+pub const DEFAULT_RETENTION_GRACE_SECS: u64 = 900;
 
 /// Aggregates the availability table into Parquet snapshots, published atomically.
 #[derive(Debug, Parser, Serialize, Deserialize)]
@@ -142,7 +147,8 @@ pub struct MemorySection {
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotSection {
-    /// Published snapshots kept; older ones are deleted after a new one is current.
+    /// Published snapshots kept (at least 2); older ones are deleted after a new one is current,
+    /// once the grace period has passed.
     #[arg(
         id = "snapshot.retention",
         long = "snapshot-retention",
@@ -151,6 +157,61 @@ pub struct SnapshotSection {
         value_name = "K"
     )]
     pub retention: usize,
+    /// Seconds a replaced snapshot stays after the one that replaced it was published, so servers
+    /// still on it finish their queries; must be longer than the sum of
+    /// `snapshot.server_query_timeout_secs`, `snapshot.server_queue_timeout_secs`,
+    /// `snapshot.server_poll_secs` and half of `lease.ttl_secs`.
+    #[arg(
+        id = "snapshot.retention_grace_secs",
+        long = "snapshot-retention-grace-secs",
+        env = "STOCKFLIGHT_SNAPSHOT_RETENTION_GRACE_SECS",
+        default_value_t = DEFAULT_RETENTION_GRACE_SECS,
+        value_name = "SECONDS"
+    )]
+    pub retention_grace_secs: u64,
+    /// The servers' `limits.query_timeout_secs` (the longest query they run; set it to theirs
+    /// if they were configured otherwise). Must be positive: a query without a time limit could
+    /// outlive any grace period.
+    #[arg(
+        id = "snapshot.server_query_timeout_secs",
+        long = "snapshot-server-query-timeout-secs",
+        env = "STOCKFLIGHT_SNAPSHOT_SERVER_QUERY_TIMEOUT_SECS",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    pub server_query_timeout_secs: u64,
+    /// The servers' `limits.queue_timeout_secs` (the longest a query waits for a slot, bound to
+    /// the snapshot it arrived on).
+    #[arg(
+        id = "snapshot.server_queue_timeout_secs",
+        long = "snapshot-server-queue-timeout-secs",
+        env = "STOCKFLIGHT_SNAPSHOT_SERVER_QUEUE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub server_queue_timeout_secs: u64,
+    /// The servers' `catalog.poll_secs` (how long they may serve a replaced snapshot before they
+    /// look at `CURRENT` again).
+    #[arg(
+        id = "snapshot.server_poll_secs",
+        long = "snapshot-server-poll-secs",
+        env = "STOCKFLIGHT_SNAPSHOT_SERVER_POLL_SECS",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub server_poll_secs: u64,
+    /// How `CURRENT` is written: `auto` (a local directory: under a lock file, create-if-absent
+    /// for the first; S3: plain, as OpenStack Swift has no conditional PUT), `etag` (S3 stores
+    /// with If-None-Match/If-Match, e.g. AWS S3, MinIO) or `none` (plain); the lease check right
+    /// before the write fences every mode.
+    #[arg(
+        id = "snapshot.conditional_put",
+        long = "snapshot-conditional-put",
+        env = "STOCKFLIGHT_SNAPSHOT_CONDITIONAL_PUT",
+        default_value = "auto",
+        value_name = "auto|etag|none"
+    )]
+    pub conditional_put: String,
     /// Rows per Parquet row group.
     #[arg(id = "snapshot.row_group_rows", long = "snapshot-row-group-rows", env = "STOCKFLIGHT_SNAPSHOT_ROW_GROUP_ROWS", default_value_t = 512 * 1024, value_name = "ROWS")]
     pub row_group_rows: usize,
@@ -208,12 +269,14 @@ impl Settings for BatchSettings {
         if crate::memory::partitions_for(limit, crate::run::PASS_AGGREGATIONS, 1).is_none() {
             return Err(crate::memory::too_small(limit, crate::run::PASS_AGGREGATIONS));
         }
-        if self.snapshot.retention == 0 {
+        if self.snapshot.retention < MIN_KEEP {
             return Err(ConfigError::invalid(
                 "snapshot.retention",
-                "must keep at least 1 snapshot",
+                format!("must keep at least {MIN_KEEP} snapshots (the current one and the one before)"),
             ));
         }
+        self.check_retention_grace()?;
+        self.conditional_put()?;
         if self.snapshot.row_group_rows < 1024 {
             return Err(ConfigError::invalid("snapshot.row_group_rows", "must be at least 1024"));
         }
@@ -229,6 +292,64 @@ impl Settings for BatchSettings {
 }
 
 impl BatchSettings {
+    /// A replaced snapshot must outlive every query a server may still run on it: one that
+    /// arrived just before the server's next look at `CURRENT`, waited its longest in the queue
+    /// and ran its longest, counted from `published_at`, which is stamped up to half a lease TTL
+    /// before `CURRENT` is written.
+    fn check_retention_grace(&self) -> Result<(), ConfigError> {
+        let s = &self.snapshot;
+        if s.server_query_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "snapshot.server_query_timeout_secs",
+                "must be positive: retention cannot wait for queries without a time limit \
+                 (give the servers a limits.query_timeout_secs and set it here)",
+            ));
+        }
+        if s.server_poll_secs == 0 {
+            return Err(ConfigError::invalid("snapshot.server_poll_secs", "must be at least 1"));
+        }
+        let needed = s
+            .server_query_timeout_secs
+            .saturating_add(s.server_queue_timeout_secs)
+            .saturating_add(s.server_poll_secs)
+            .saturating_add(self.lease.ttl_secs / 2);
+        if s.retention_grace_secs <= needed {
+            return Err(ConfigError::invalid(
+                "snapshot.retention_grace_secs",
+                format!(
+                    "{} s is too short: it must be longer than the servers' query timeout ({} s, \
+                     snapshot.server_query_timeout_secs) + queue timeout ({} s, \
+                     snapshot.server_queue_timeout_secs) + poll interval ({} s, \
+                     snapshot.server_poll_secs) + half the lease TTL ({} s, lease.ttl_secs) = {needed} s",
+                    s.retention_grace_secs,
+                    s.server_query_timeout_secs,
+                    s.server_queue_timeout_secs,
+                    s.server_poll_secs,
+                    self.lease.ttl_secs / 2,
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The conditional put `snapshot.conditional_put` means for `storage.url`.
+    pub fn conditional_put(&self) -> Result<ConditionalPut, ConfigError> {
+        let local = matches!(StorageLocation::parse(&self.storage.url)?, StorageLocation::Local(_));
+        match (self.snapshot.conditional_put.as_str(), local) {
+            ("auto", true) => Ok(ConditionalPut::LocalLock),
+            ("auto", false) | ("none", _) => Ok(ConditionalPut::None),
+            ("etag", false) => Ok(ConditionalPut::Etag),
+            ("etag", true) => Err(ConfigError::invalid(
+                "snapshot.conditional_put",
+                "`etag` needs an S3 store: a local directory has no conditional update (use `auto`)",
+            )),
+            (other, _) => Err(ConfigError::invalid(
+                "snapshot.conditional_put",
+                format!("`{other}`: use auto, etag or none"),
+            )),
+        }
+    }
+
     /// The Cassandra contact points as a list.
     pub fn cassandra_nodes(&self) -> Vec<String> {
         self.cassandra
@@ -265,6 +386,61 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_two_and_outlasts_the_servers_queries() {
+        let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-retention", "1"]).unwrap_err();
+        assert!(err.to_string().contains("snapshot.retention"), "{err}");
+        // Defaults: 300 + 60 + 30 + 60 / 2 = 420 s; the grace must be longer.
+        for bad in ["0", "420"] {
+            let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-retention-grace-secs", bad]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("snapshot.retention_grace_secs"), "{bad}: {text}");
+            assert!(text.contains("= 420 s"), "{bad}: {text}");
+        }
+        let s = load_from::<BatchSettings, _, _>(["b", "--snapshot-retention-grace-secs", "421"]).unwrap();
+        assert_eq!(s.snapshot.retention_grace_secs, 421);
+        // The servers' figures move the bound.
+        let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-server-query-timeout-secs", "1200"]).unwrap_err();
+        assert!(err.to_string().contains("query timeout (1200 s"), "{err}");
+        let s = load_from::<BatchSettings, _, _>([
+            "b",
+            "--snapshot-server-poll-secs",
+            "5",
+            "--snapshot-server-query-timeout-secs",
+            "20",
+            "--snapshot-server-queue-timeout-secs",
+            "0",
+            "--lease-ttl-secs",
+            "10",
+            "--snapshot-retention-grace-secs",
+            "31",
+        ])
+        .unwrap();
+        assert_eq!(s.snapshot.retention_grace_secs, 31);
+        let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-server-query-timeout-secs", "0"]).unwrap_err();
+        assert!(err.to_string().contains("snapshot.server_query_timeout_secs"), "{err}");
+        let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-retention-grace-secs=-5"]).unwrap_err();
+        assert!(err.to_string().contains("retention-grace-secs"), "{err}");
+    }
+
+    #[test]
+    fn conditional_put_follows_the_store() {
+        let s = load_from::<BatchSettings, _, _>(["b", "--storage-url", "/tmp/x"]).unwrap();
+        assert_eq!(s.conditional_put().unwrap(), ConditionalPut::LocalLock);
+        let s = load_from::<BatchSettings, _, _>(["b", "--storage-url", "s3://b/p"]).unwrap();
+        assert_eq!(s.conditional_put().unwrap(), ConditionalPut::None);
+        let s =
+            load_from::<BatchSettings, _, _>(["b", "--storage-url", "s3://b/p", "--snapshot-conditional-put", "etag"])
+                .unwrap();
+        assert_eq!(s.conditional_put().unwrap(), ConditionalPut::Etag);
+        let err =
+            load_from::<BatchSettings, _, _>(["b", "--storage-url", "/tmp/x", "--snapshot-conditional-put", "etag"])
+                .unwrap_err();
+        assert!(err.to_string().contains("snapshot.conditional_put"), "{err}");
+        let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-conditional-put", "maybe"]).unwrap_err();
+        assert!(err.to_string().contains("snapshot.conditional_put"), "{err}");
+    }
+
+    #[test]
     fn once_and_run_id_survive_loading() {
         let s = load_from::<BatchSettings, _, _>(["b", "--once", "--run-id", "r-1"]).unwrap();
         assert!(s.once);
@@ -275,6 +451,9 @@ mod tests {
     fn defaults_are_valid() {
         let s = load_from::<BatchSettings, _, _>(["b"]).unwrap();
         assert_eq!(s.snapshot.retention, 8);
+        // Longer than the server's default query timeout (300 s) + poll interval (30 s).
+        assert!(s.snapshot.retention_grace_secs > 300 + 30);
+        assert_eq!(s.conditional_put().unwrap(), ConditionalPut::LocalLock);
         assert_eq!(s.metrics.addr.port(), 9466);
     }
 }

@@ -54,8 +54,8 @@ pub struct OpsServer {
 /// Histogram buckets for every metric named `*_seconds`: 0.5 ms to 5 min, so one set fits
 /// write latencies, query latencies and batch phases alike.
 const SECONDS_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
-    1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5,
+    0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
 /// Installs the global Prometheus recorder and serves `/metrics` and `/health` on `addr`.

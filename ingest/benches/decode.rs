@@ -7,7 +7,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
-use stockflight_ingest::decode::{decode, write_timestamp};
+use stockflight_ingest::decode::decode;
+use stockflight_proto::cassandra::write_timestamp;
 use stockflight_proto::v1::{AvailabilityStatus, AvailabilityUpdate};
 
 fn update(i: u64) -> AvailabilityUpdate {

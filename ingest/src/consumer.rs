@@ -21,6 +21,8 @@ use crate::offsets::OffsetTracker;
 pub struct Progress {
     tracker: Mutex<OffsetTracker>,
     changed: Condvar,
+    /// Set at shutdown once the drain bound is spent: revocations no longer wait.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
@@ -35,9 +37,20 @@ impl Progress {
         self.changed.notify_all();
     }
 
-    /// Blocks until the partitions have nothing in flight or `timeout` passes; returns the
-    /// tracker, locked.
+    /// Stops revocations from waiting for in-flight records (shutdown already waited).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_all();
+    }
+
+    /// Blocks until the partitions have nothing in flight or `timeout` passes (at once after
+    /// [`Progress::close`]); returns the tracker, locked.
     fn wait_idle(&self, partitions: &[i32], timeout: Duration) -> MutexGuard<'_, OffsetTracker> {
+        let timeout = if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            timeout
+        };
         let deadline = Instant::now() + timeout;
         let mut tracker = self.lock();
         loop {

@@ -7,14 +7,16 @@ use stockflight_proto::{JSON_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE, json, validate
 /// Why a record cannot be ingested; becomes the dead-letter reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// Short class for the metrics label: `empty`, `content_type`, `protobuf`, `json`, `invalid`.
+    /// Short class for the metrics label: `empty`, `content_type`, `protobuf`, `json`, `invalid`,
+    /// `clock` (see [`crate::guard`]), `rejected` (refused by Cassandra).
     pub kind: &'static str,
     /// Human-readable reason, written to the dead-letter record's header.
     pub reason: String,
 }
 
 impl Rejection {
-    fn new(kind: &'static str, reason: impl Into<String>) -> Self {
+    /// A rejection of class `kind`.
+    pub fn new(kind: &'static str, reason: impl Into<String>) -> Self {
         Self {
             kind,
             reason: reason.into(),
@@ -48,19 +50,6 @@ pub fn decode(payload: Option<&[u8]>, content_type: Option<&[u8]>) -> Result<Ava
     };
     validate::validate(&update).map_err(|e| Rejection::new("invalid", e.to_string()))?;
     Ok(update)
-}
-
-/// Cassandra write timestamp of an update: last write wins by (event time, sequence).
-///
-/// Cassandra keeps, per cell, the write with the highest timestamp; on equal timestamps it
-/// compares the values, which could mix two updates in one row. So the sequence is folded in:
-/// `event_time_us * 1000 + sequence % 1000`. Ordering is exact by event time; among equal event
-/// times the higher sequence wins as long as the tied sequences lie in one block of 1000.
-/// Validation caps `event_time_us` at 2100-01-01, far below `i64::MAX / 1000` (year 2262).
-/// A consequence for operators: the table's write timestamps are 1000x wall-clock
-/// microseconds, so a manual `DELETE` or `UPDATE` must use `USING TIMESTAMP` on the same scale.
-pub fn write_timestamp(update: &AvailabilityUpdate) -> i64 {
-    update.event_time_us * 1000 + (update.sequence % 1000) as i64
 }
 
 #[cfg(test)]
@@ -110,21 +99,5 @@ mod tests {
         let r = decode(Some(&bad.encode_to_vec()), None).unwrap_err();
         assert_eq!(r.kind, "invalid");
         assert!(r.reason.contains("item_id"), "{r:?}");
-    }
-
-    #[test]
-    fn newer_event_wins_and_sequence_breaks_ties() {
-        let old = update();
-        let newer = AvailabilityUpdate {
-            event_time_us: old.event_time_us + 1,
-            sequence: 0,
-            ..update()
-        };
-        assert!(write_timestamp(&newer) > write_timestamp(&old));
-        let tie = AvailabilityUpdate {
-            sequence: 2,
-            ..update()
-        };
-        assert!(write_timestamp(&tie) > write_timestamp(&old));
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -21,6 +21,14 @@ pub const SOURCE_TOPIC_HEADER: &str = "stockflight-dlq-source-topic";
 pub const SOURCE_PARTITION_HEADER: &str = "stockflight-dlq-source-partition";
 /// Header with the offset the record had in its partition (decimal).
 pub const SOURCE_OFFSET_HEADER: &str = "stockflight-dlq-source-offset";
+/// Header, present only on a record cut to fit the dead-letter topic, with the original
+/// value's size in bytes (decimal); the value kept is then the original's first bytes.
+pub const ORIGINAL_SIZE_HEADER: &str = "stockflight-dlq-original-size";
+
+/// Kafka's default `max.message.bytes` of a topic, when a topic's own cannot be read.
+const KAFKA_DEFAULT_MAX_MESSAGE_BYTES: usize = 1_048_588;
+/// Room left in a cut record for the record batch framing, the key and the headers' framing.
+const FRAMING_BYTES: usize = 1024;
 
 /// A record to dead-letter: the original bytes and why.
 #[derive(Debug)]
@@ -46,32 +54,102 @@ pub struct DeadLetters {
     producer: FutureProducer,
     source_topic: String,
     topic: String,
+    /// The dead-letter topic's `max.message.bytes`: what one record may take.
+    max_message_bytes: usize,
 }
 
 impl DeadLetters {
-    /// Creates the producer and the dead-letter topic if it does not exist.
+    /// Creates the dead-letter topic if it does not exist, with the source topic's message size
+    /// limit, and a producer that can send records of that size.
     pub async fn open(brokers: &str, source_topic: &str, topic: &str) -> Result<Self, Error> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .map_err(|e| Error::Kafka(format!("admin client: {e}")))?;
+        let source_limit = max_message_bytes(&admin, source_topic).await?;
+        create_topic(&admin, topic, source_limit).await?;
+        let max_message_bytes = max_message_bytes(&admin, topic)
+            .await?
+            .unwrap_or(KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
+        if let Some(source) = source_limit
+            && source > max_message_bytes
+        {
+            tracing::warn!(
+                source_topic,
+                source,
+                topic,
+                max_message_bytes,
+                "the dead-letter topic takes smaller records than the source topic; larger dead letters are cut to fit"
+            );
+        }
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
+            // librdkafka's own cap (default 1 MB) must not refuse what the topic accepts.
+            .set("message.max.bytes", (max_message_bytes + FRAMING_BYTES).to_string())
             .create()
             .map_err(|e| Error::Kafka(format!("dead-letter producer: {e}")))?;
-        create_topic(brokers, topic).await?;
         Ok(Self {
             producer,
             source_topic: source_topic.to_string(),
             topic: topic.to_string(),
+            max_message_bytes,
         })
     }
 
-    /// Sends one dead letter and waits for the acknowledgement.
+    /// Sends one dead letter and waits for the acknowledgement. A record too large for the
+    /// dead-letter topic is sent cut to fit: its key, every header, and the first bytes of its
+    /// value, with [`ORIGINAL_SIZE_HEADER`] telling the original size.
     pub async fn send(&self, letter: &DeadLetter<'_>) -> Result<(), KafkaError> {
+        let fits = |letter: &DeadLetter<'_>| {
+            letter.payload.map_or(0, <[u8]>::len) + letter.key.map_or(0, <[u8]>::len) + letter.reason.len()
+                <= self.max_message_bytes.saturating_sub(FRAMING_BYTES)
+        };
+        if fits(letter) {
+            match self.send_as_is(letter, None).await {
+                Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) => {}
+                other => return other,
+            }
+        }
+        let original = letter.payload.map_or(0, <[u8]>::len);
+        // Key and reason are at most a few KB in practice; the value gets the rest.
+        let mut keep = self
+            .max_message_bytes
+            .saturating_sub(FRAMING_BYTES + letter.key.map_or(0, <[u8]>::len) + letter.reason.len() + 64)
+            .min(original);
+        loop {
+            let cut = DeadLetter {
+                payload: letter.payload.map(|p| &p[..keep]),
+                ..*letter
+            };
+            match self.send_as_is(&cut, Some(original)).await {
+                Err(err) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) && keep > 0 => {
+                    keep /= 2;
+                }
+                other => {
+                    if other.is_ok() {
+                        tracing::warn!(
+                            partition = letter.partition,
+                            offset = letter.offset,
+                            original,
+                            kept = keep,
+                            "dead letter cut to fit the dead-letter topic"
+                        );
+                    }
+                    return other;
+                }
+            }
+        }
+    }
+
+    async fn send_as_is(&self, letter: &DeadLetter<'_>, original_size: Option<usize>) -> Result<(), KafkaError> {
         let partition = letter.partition.to_string();
         let offset = letter.offset.to_string();
-        let mut headers = OwnedHeaders::new_with_capacity(6)
+        let original_size = original_size.map(|n| n.to_string());
+        let mut headers = OwnedHeaders::new_with_capacity(7)
             .insert(Header {
                 key: REASON_HEADER,
                 value: Some(letter.reason),
@@ -92,6 +170,12 @@ impl DeadLetters {
                 key: SOURCE_OFFSET_HEADER,
                 value: Some(&offset),
             });
+        if let Some(size) = &original_size {
+            headers = headers.insert(Header {
+                key: ORIGINAL_SIZE_HEADER,
+                value: Some(size),
+            });
+        }
         if let Some(ct) = letter.content_type {
             headers = headers.insert(Header {
                 key: stockflight_proto::CONTENT_TYPE_HEADER,
@@ -113,13 +197,33 @@ impl DeadLetters {
     }
 }
 
-async fn create_topic(brokers: &str, topic: &str) -> Result<(), Error> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|e| Error::Kafka(format!("admin client: {e}")))?;
+/// A topic's `max.message.bytes`, if the topic exists and says.
+async fn max_message_bytes(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<Option<usize>, Error> {
+    let results = admin
+        .describe_configs(
+            [&ResourceSpecifier::Topic(topic)],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .map_err(|e| Error::Kafka(format!("describe topic {topic}: {e}")))?;
+    Ok(results.into_iter().find_map(|r| {
+        let resource = r.ok()?;
+        let entry = resource.get("max.message.bytes")?;
+        entry.value.as_deref()?.parse().ok()
+    }))
+}
+
+async fn create_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    max_message_bytes: Option<usize>,
+) -> Result<(), Error> {
     // Replication -1: the broker's default replication factor.
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1));
+    let limit = max_message_bytes.map(|n| n.to_string());
+    let mut new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1));
+    if let Some(limit) = &limit {
+        new = new.set("max.message.bytes", limit);
+    }
     let results = admin
         .create_topics(
             &[new],

@@ -3,6 +3,7 @@
 //!
 //! Follow one record: [`consumer`] (group membership, commits) → [`pipeline`] (consume loop,
 //! bounded concurrency, retries) → [`decode`] (bytes to a valid update, or a dead letter) →
+//! [`guard`] (a believable event time) →
 //! [`store`] (Cassandra upsert) or [`dlq`] (dead-letter topic); [`offsets`] decides what may be
 //! committed.
 
@@ -10,6 +11,7 @@ pub mod consumer;
 pub mod decode;
 pub mod dlq;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod offsets;
 pub mod pipeline;
@@ -50,6 +52,7 @@ pub async fn run(settings: IngestSettings) -> Result<(), Error> {
     };
 
     let ingest = &settings.ingest;
+    let clock_guard = ingest.clock_guard()?;
     let topic = settings.kafka.topic.clone();
     let dlq_topic = ingest.dlq_topic(&topic);
     let nodes = settings.cassandra.node_list();
@@ -111,6 +114,8 @@ pub async fn run(settings: IngestSettings) -> Result<(), Error> {
             commit_interval: Duration::from_millis(ingest.commit_interval_ms),
             retry_max_delay: ingest.retry_max_delay(),
             drain_timeout: Duration::from_millis(ingest.drain_timeout_ms),
+            clock_guard,
+            rejected_write_tries: ingest.rejected_write_tries,
         },
     );
     pipeline.run(stopped()).await;

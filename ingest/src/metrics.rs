@@ -69,3 +69,8 @@ pub fn in_flight(n: usize) {
 pub fn lag(partition: i32, lag: i64) {
     gauge!("stockflight_ingest_consumer_lag", "partition" => partition.to_string()).set(lag as f64);
 }
+
+/// Whether fetching is paused because `max_in_flight` records are being written (1) or not (0).
+pub fn paused(paused: bool) {
+    gauge!("stockflight_ingest_paused").set(if paused { 1.0 } else { 0.0 });
+}

@@ -1,16 +1,21 @@
 //! The consume loop: fetch, write concurrently (bounded), commit what is durably written.
 //!
-//! Each record becomes a task that decodes it and either upserts it into Cassandra or sends it
-//! to the dead-letter topic, retrying with capped exponential backoff until it succeeds. The
-//! loop stops fetching while `max_in_flight` tasks run (e.g. while Cassandra is down), and
-//! commits, every `commit_interval`, each partition's offset up to its oldest unfinished record.
+//! Each record becomes a task that decodes it, checks its clock, and either upserts it into
+//! Cassandra or sends it to the dead-letter topic. Transient failures (Cassandra or Kafka down,
+//! slow, overloaded) are retried with capped exponential backoff until they succeed; a write that
+//! Cassandra refuses as invalid is tried `rejected_write_tries` times, then dead-lettered with the
+//! server's message. At most `max_in_flight` tasks run; once as many records again wait for a
+//! slot (e.g. during a Cassandra outage) the loop pauses its partitions but keeps polling, so
+//! the consumer stays in its group however long the outage lasts. Every `commit_interval` it commits each partition's offset up to its oldest
+//! unfinished record.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers};
@@ -18,10 +23,11 @@ use stockflight_common::http::Health;
 use tokio::task::JoinSet;
 
 use crate::consumer::{IngestContext, Progress, commit_list};
-use crate::decode::decode;
+use crate::decode::{Rejection, decode};
 use crate::dlq::{DeadLetter, DeadLetters};
+use crate::guard::ClockGuard;
 use crate::metrics;
-use crate::store::CassandraStore;
+use crate::store::{CassandraStore, Failure, classify};
 
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
@@ -36,6 +42,10 @@ pub struct PipelineOptions {
     pub retry_max_delay: Duration,
     /// How long shutdown waits for in-flight records.
     pub drain_timeout: Duration,
+    /// Bounds on believable event times.
+    pub clock_guard: ClockGuard,
+    /// Tries of a write Cassandra refuses before it is dead-lettered.
+    pub rejected_write_tries: u32,
 }
 
 /// Everything a record's task needs, shared.
@@ -45,6 +55,8 @@ struct Sinks {
     progress: Arc<Progress>,
     health: Health,
     retry_max_delay: Duration,
+    clock_guard: ClockGuard,
+    rejected_write_tries: u32,
 }
 
 /// The running consume loop.
@@ -70,6 +82,8 @@ impl Pipeline {
             progress,
             health,
             retry_max_delay: options.retry_max_delay,
+            clock_guard: options.clock_guard,
+            rejected_write_tries: options.rejected_write_tries,
         });
         Self {
             consumer,
@@ -79,13 +93,33 @@ impl Pipeline {
     }
 
     /// Runs until `shutdown` completes, then stops fetching, drains in-flight records (bounded
-    /// by the drain timeout), commits, and leaves the group.
+    /// by the drain timeout, once), commits, and leaves the group.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = JoinSet::new();
+        let max = self.options.max_in_flight;
+        // Records fetched while `max` tasks run, dispatched as soon as there is room. Fetching
+        // pauses only once `max` records wait here too, and resumes once they are all
+        // dispatched and at most half the tasks are left: pausing purges librdkafka's prefetch,
+        // so pausing at the bound itself would pause and resume once per record.
+        let mut pending: VecDeque<Record> = VecDeque::new();
+        let mut paused = false;
         let mut commit_tick = tokio::time::interval(self.options.commit_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Paused or not, the loop wakes at least this often and polls the consumer, which is
+        // what keeps it in its group (`max.poll.interval.ms`) during an outage of any length.
+        let mut poll_tick = tokio::time::interval(Duration::from_millis(500));
+        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
+            while tasks.len() < max
+                && let Some(record) = pending.pop_front()
+            {
+                self.dispatch(record, &mut tasks);
+            }
+            if paused && pending.is_empty() && tasks.len() <= max / 2 {
+                self.set_paused(false);
+                paused = false;
+            }
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -98,8 +132,23 @@ impl Pipeline {
                     metrics::in_flight(tasks.len());
                     self.commit(CommitMode::Async);
                 }
-                message = self.consumer.recv(), if tasks.len() < self.options.max_in_flight => match message {
-                    Ok(message) => self.dispatch(&message, &mut tasks),
+                _ = poll_tick.tick() => {}
+                message = self.consumer.recv() => match message {
+                    Ok(message) => {
+                        let record = Record::of(&message);
+                        if tasks.len() < max && pending.is_empty() {
+                            self.dispatch(record, &mut tasks);
+                        } else {
+                            pending.push_back(record);
+                            // Full: pause. Still arriving while paused (fetched before the pause
+                            // took effect, or from a partition assigned since): pause the
+                            // current assignment again, once per `max` more records.
+                            if pending.len() % max == 0 {
+                                self.set_paused(true);
+                                paused = true;
+                            }
+                        }
+                    }
                     Err(err) => {
                         warn_throttled(&KAFKA_WARNED, &format!("kafka consumer: {err}"));
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -107,7 +156,11 @@ impl Pipeline {
                 },
             }
         }
-        tracing::info!(in_flight = tasks.len(), "stopped fetching; draining in-flight records");
+        tracing::info!(
+            in_flight = tasks.len(),
+            pending = pending.len(),
+            "stopped fetching; draining in-flight records"
+        );
         let drained = tokio::time::timeout(self.options.drain_timeout, async {
             while let Some(done) = tasks.join_next().await {
                 if let Err(err) = done
@@ -126,10 +179,30 @@ impl Pipeline {
             tasks.abort_all();
         }
         self.commit(CommitMode::Sync);
+        // The drain bound is spent: the revocation that leaving the group triggers must not
+        // wait for the aborted records a second time.
+        self.sinks.progress.close();
         // Dropping the consumer leaves the group (its revocation commits once more, a no-op).
         drop(self.consumer);
         let (consumed, written, dead_lettered) = metrics::totals();
         tracing::info!(consumed, written, dead_lettered, "ingest stopped");
+    }
+
+    /// Pauses (or resumes) fetching of every assigned partition; the consumer keeps polling.
+    fn set_paused(&self, pause: bool) {
+        let result = self.consumer.assignment().and_then(|assigned| {
+            if pause {
+                self.consumer.pause(&assigned)
+            } else {
+                self.consumer.resume(&assigned)
+            }
+        });
+        match result {
+            Ok(()) if pause => tracing::debug!("in-flight bound reached: partitions paused"),
+            Ok(()) => tracing::debug!("partitions resumed"),
+            Err(err) => tracing::warn!(%err, pause, "pausing or resuming partitions failed"),
+        }
+        metrics::paused(pause);
     }
 
     fn commit(&self, mode: CommitMode) {
@@ -147,22 +220,13 @@ impl Pipeline {
         }
     }
 
-    fn dispatch(&self, message: &BorrowedMessage<'_>, tasks: &mut JoinSet<()>) {
-        let (partition, offset) = (message.partition(), message.offset());
-        if !self.sinks.progress.lock().start(partition, offset) {
+    fn dispatch(&self, record: Record, tasks: &mut JoinSet<()>) {
+        if !self.sinks.progress.lock().start(record.partition, record.offset) {
             // Fetched just before a revocation: the new owner handles it.
             metrics::skipped_unowned();
             return;
         }
         metrics::consumed();
-        let record = Record {
-            partition,
-            offset,
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec),
-            content_type: content_type(message),
-            produced_ms: message.timestamp().to_millis(),
-        };
         let sinks = Arc::clone(&self.sinks);
         tasks.spawn(async move {
             sinks.handle(&record).await;
@@ -180,6 +244,19 @@ struct Record {
     content_type: Option<Vec<u8>>,
     /// Kafka timestamp (producer's create time, or the broker's append time), for freshness.
     produced_ms: Option<i64>,
+}
+
+impl Record {
+    fn of(message: &BorrowedMessage<'_>) -> Self {
+        Self {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            content_type: content_type(message),
+            produced_ms: message.timestamp().to_millis(),
+        }
+    }
 }
 
 fn content_type(message: &BorrowedMessage<'_>) -> Option<Vec<u8>> {
@@ -201,62 +278,94 @@ impl Sinks {
 
     /// Writes or dead-letters one record; returns only once it is durably handled.
     async fn handle(&self, record: &Record) {
-        match decode(record.payload.as_deref(), record.content_type.as_deref()) {
-            Ok(update) => {
-                let started = Instant::now();
-                let write = || self.store.upsert(&update);
-                let result = write
-                    .retry(self.backoff())
-                    .notify(|err, delay| {
-                        metrics::retry("cassandra");
-                        self.health.set_ready(false);
-                        warn_throttled(
-                            &CASSANDRA_WARNED,
-                            &format!("cassandra write failed, retrying in {delay:?}: {err}"),
-                        );
-                    })
-                    .await;
-                match result {
-                    Ok(()) => {
-                        metrics::written(started.elapsed().as_secs_f64());
-                        if let Some(produced_ms) = record.produced_ms {
-                            metrics::end_to_end(produced_ms);
-                        }
-                        if !self.health.is_ready() {
-                            tracing::info!("cassandra writes succeed again");
-                            self.health.set_ready(true);
-                        }
+        let checked = decode(record.payload.as_deref(), record.content_type.as_deref()).and_then(|update| {
+            self.clock_guard.check(&update, std::time::SystemTime::now())?;
+            Ok(update)
+        });
+        let rejection = match checked {
+            Ok(update) => match self.write(&update).await {
+                Ok(()) => {
+                    if let Some(produced_ms) = record.produced_ms {
+                        metrics::end_to_end(produced_ms);
                     }
-                    Err(err) => unreachable!("retries without limit returned {err}"),
+                    return;
+                }
+                Err(rejection) => rejection,
+            },
+            Err(rejection) => rejection,
+        };
+        self.dead_letter(record, &rejection).await;
+    }
+
+    /// Upserts an update, retrying transient failures without limit; a write Cassandra refuses
+    /// `rejected_write_tries` times comes back as the rejection to dead-letter.
+    async fn write(&self, update: &stockflight_proto::v1::AvailabilityUpdate) -> Result<(), Rejection> {
+        let started = Instant::now();
+        let mut delays = self.backoff().build();
+        let mut refused = 0;
+        loop {
+            let failure = match self.store.upsert(update).await {
+                Ok(()) => {
+                    metrics::written(started.elapsed().as_secs_f64());
+                    if !self.health.is_ready() {
+                        tracing::info!("cassandra writes succeed again");
+                        self.health.set_ready(true);
+                    }
+                    return Ok(());
+                }
+                Err(err) => classify(&err),
+            };
+            let delay = delays.next().unwrap_or(self.retry_max_delay);
+            metrics::retry("cassandra");
+            match failure {
+                Failure::Rejected(message) => {
+                    refused += 1;
+                    if refused >= self.rejected_write_tries {
+                        return Err(Rejection::new(
+                            "rejected",
+                            format!("cassandra refused the write {refused} times: {message}"),
+                        ));
+                    }
+                    tracing::warn!(refused, %message, "cassandra refused a write; trying again");
+                }
+                Failure::Transient(message) => {
+                    self.health.set_ready(false);
+                    warn_throttled(
+                        &CASSANDRA_WARNED,
+                        &format!("cassandra write failed, retrying in {delay:?}: {message}"),
+                    );
                 }
             }
-            Err(rejection) => {
-                let letter = DeadLetter {
-                    partition: record.partition,
-                    offset: record.offset,
-                    key: record.key.as_deref(),
-                    payload: record.payload.as_deref(),
-                    content_type: record.content_type.as_deref(),
-                    kind: rejection.kind,
-                    reason: &rejection.reason,
-                };
-                tracing::debug!(partition = record.partition, offset = record.offset, reason = %rejection.reason, "dead-lettering");
-                let send = || self.dead_letters.send(&letter);
-                let result = send
-                    .retry(self.backoff())
-                    .notify(|err, delay| {
-                        metrics::retry("dlq");
-                        warn_throttled(
-                            &DLQ_WARNED,
-                            &format!("dead-letter write failed, retrying in {delay:?}: {err}"),
-                        );
-                    })
-                    .await;
-                match result {
-                    Ok(()) => metrics::dead_lettered(rejection.kind),
-                    Err(err) => unreachable!("retries without limit returned {err}"),
-                }
-            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Sends a record to the dead-letter topic, retrying until Kafka acknowledges it.
+    async fn dead_letter(&self, record: &Record, rejection: &Rejection) {
+        let letter = DeadLetter {
+            partition: record.partition,
+            offset: record.offset,
+            key: record.key.as_deref(),
+            payload: record.payload.as_deref(),
+            content_type: record.content_type.as_deref(),
+            kind: rejection.kind,
+            reason: &rejection.reason,
+        };
+        tracing::debug!(partition = record.partition, offset = record.offset, reason = %rejection.reason, "dead-lettering");
+        let send = || self.dead_letters.send(&letter);
+        let result = send
+            .retry(self.backoff())
+            .notify(|err, delay| {
+                metrics::retry("dlq");
+                warn_throttled(
+                    &DLQ_WARNED,
+                    &format!("dead-letter write failed, retrying in {delay:?}: {err}"),
+                );
+            })
+            .await;
+        match result {
+            Ok(()) => metrics::dead_lettered(rejection.kind),
+            Err(err) => unreachable!("retries without limit returned {err}"),
         }
     }
 }

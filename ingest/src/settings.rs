@@ -3,10 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::DateTime;
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
 use stockflight_common::sections::{CassandraSection, KafkaSection, LogSection, MetricsSection};
+
+use crate::guard::ClockGuard;
 
 /// Streams availability updates from Kafka into Cassandra, last write wins.
 #[derive(Debug, Parser, Serialize, Deserialize)]
@@ -51,7 +54,8 @@ pub struct IngestSection {
         value_name = "TOPIC"
     )]
     pub dlq_topic: String,
-    /// Most updates being written (or dead-lettered) at once; fetching pauses at this bound.
+    /// Most updates being written (or dead-lettered) at once; fetching pauses once as many again
+    /// wait for a slot.
     #[arg(
         id = "ingest.max_in_flight",
         long = "ingest-max-in-flight",
@@ -97,6 +101,35 @@ pub struct IngestSection {
         value_name = "MS"
     )]
     pub session_timeout_ms: u64,
+    /// Most an update's event time may be ahead of this process's clock (e.g. `5m`, `90s`); a
+    /// later one is dead-lettered with kind `clock` and never written.
+    #[arg(
+        id = "ingest.max_future_skew",
+        long = "ingest-max-future-skew",
+        env = "STOCKFLIGHT_INGEST_MAX_FUTURE_SKEW",
+        default_value = "5m",
+        value_name = "DURATION"
+    )]
+    pub max_future_skew: String,
+    /// Earliest believable event time (RFC 3339); an earlier one is dead-lettered with kind `clock`.
+    #[arg(
+        id = "ingest.min_event_time",
+        long = "ingest-min-event-time",
+        env = "STOCKFLIGHT_INGEST_MIN_EVENT_TIME",
+        default_value = "2000-01-01T00:00:00Z",
+        value_name = "RFC3339"
+    )]
+    pub min_event_time: String,
+    /// Tries of a write that Cassandra rejects as invalid (not unavailable, not a timeout) before
+    /// the record is dead-lettered with kind `rejected` and the server's message.
+    #[arg(
+        id = "ingest.rejected_write_tries",
+        long = "ingest-rejected-write-tries",
+        env = "STOCKFLIGHT_INGEST_REJECTED_WRITE_TRIES",
+        default_value_t = 3,
+        value_name = "N"
+    )]
+    pub rejected_write_tries: u32,
     /// Replication map of the keyspace when ingest creates it (an existing keyspace is kept as is).
     #[arg(
         id = "ingest.replication",
@@ -123,6 +156,29 @@ impl IngestSection {
         Duration::from_millis(self.retry_max_delay_ms)
     }
 
+    /// The clock guard's bounds (valid once the settings validated).
+    pub fn clock_guard(&self) -> Result<ClockGuard, ConfigError> {
+        let max_future_skew = humantime::parse_duration(self.max_future_skew.trim()).map_err(|e| {
+            ConfigError::invalid(
+                "ingest.max_future_skew",
+                format!("`{}` is not a duration like 5m or 90s: {e}", self.max_future_skew),
+            )
+        })?;
+        let floor = DateTime::parse_from_rfc3339(self.min_event_time.trim()).map_err(|e| {
+            ConfigError::invalid(
+                "ingest.min_event_time",
+                format!(
+                    "`{}` is not an RFC 3339 time like 2000-01-01T00:00:00Z: {e}",
+                    self.min_event_time
+                ),
+            )
+        })?;
+        Ok(ClockGuard {
+            max_future_skew,
+            min_event_time_us: floor.timestamp_micros(),
+        })
+    }
+
     fn validate(&self, topic: &str) -> Result<(), ConfigError> {
         if self.group_id.trim().is_empty() {
             return Err(ConfigError::invalid("ingest.group_id", "must not be empty"));
@@ -144,6 +200,16 @@ impl IngestSection {
         }
         if self.retry_max_delay_ms < 10 {
             return Err(ConfigError::invalid("ingest.retry_max_delay_ms", "must be >= 10"));
+        }
+        let guard = self.clock_guard()?;
+        if guard.min_event_time_us <= 0 {
+            return Err(ConfigError::invalid(
+                "ingest.min_event_time",
+                "must be after 1970-01-01",
+            ));
+        }
+        if self.rejected_write_tries == 0 {
+            return Err(ConfigError::invalid("ingest.rejected_write_tries", "must be >= 1"));
         }
         let r = self.replication.trim();
         if !(r.starts_with('{') && r.ends_with('}') && r.contains("'class'")) {
@@ -197,6 +263,15 @@ mod tests {
                 "ingest.dlq_topic",
             ),
             (vec!["x", "--ingest-replication", "3"], "ingest.replication"),
+            (vec!["x", "--ingest-max-future-skew", "soon"], "ingest.max_future_skew"),
+            (
+                vec!["x", "--ingest-min-event-time", "2000-13-01"],
+                "ingest.min_event_time",
+            ),
+            (
+                vec!["x", "--ingest-rejected-write-tries", "0"],
+                "ingest.rejected_write_tries",
+            ),
         ] {
             let err = load_from::<IngestSettings, _, _>(args).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

@@ -1,16 +1,15 @@
-//! The Cassandra side: schema creation and the last-write-wins upsert.
+//! The Cassandra side: schema creation, the last-write-wins upsert, and which failures are
+//! worth retrying.
 
 use std::time::Duration;
 
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
-use scylla::errors::ExecutionError;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlTimestamp;
-use stockflight_proto::cassandra::{self, AVAILABILITY_TABLE};
+use stockflight_proto::cassandra::{self, AVAILABILITY_TABLE, State};
 use stockflight_proto::v1::AvailabilityUpdate;
 
-use crate::decode::write_timestamp;
 use crate::error::Error;
 
 /// The availability table, written with one prepared statement.
@@ -20,7 +19,7 @@ pub struct CassandraStore {
 }
 
 impl CassandraStore {
-    /// Connects, creates the keyspace and table if missing, and prepares the upsert.
+    /// Connects, creates the keyspace, type and table if missing, and prepares the upsert.
     pub async fn open(nodes: &[String], keyspace: &str, replication: &str) -> Result<Self, Error> {
         let session = SessionBuilder::new()
             .known_nodes(nodes)
@@ -28,10 +27,7 @@ impl CassandraStore {
             .build()
             .await
             .map_err(|e| Error::Cassandra(format!("connect to {}: {e}", nodes.join(","))))?;
-        for ddl in [
-            cassandra::create_keyspace(keyspace, replication),
-            cassandra::create_availability_table(keyspace),
-        ] {
+        for ddl in cassandra::create_schema(keyspace, replication) {
             session
                 .query_unpaged(ddl.as_str(), ())
                 .await
@@ -41,16 +37,13 @@ impl CassandraStore {
             .await_schema_agreement()
             .await
             .map_err(|e| Error::Cassandra(format!("schema agreement: {e}")))?;
-        // Last write wins by the update's own time, not by arrival: see `write_timestamp`.
-        let cql = format!(
-            "INSERT INTO {keyspace}.{AVAILABILITY_TABLE} \
-             (item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
-        );
-        let mut insert = session
-            .prepare(cql)
-            .await
-            .map_err(|e| Error::Cassandra(format!("prepare insert: {e}")))?;
+        // Last write wins by the update's own time, not by arrival: see `stockflight_proto::cassandra`.
+        let mut insert = session.prepare(cassandra::upsert(keyspace)).await.map_err(|e| {
+            Error::Cassandra(format!(
+                "prepare the upsert into {keyspace}.{AVAILABILITY_TABLE} (a table of the old layout, without \
+                 the `state` column, must be migrated first: see ingest/README.md): {e}"
+            ))
+        })?;
         // Replaying an upsert with its fixed timestamp changes nothing: safe for the driver to retry.
         insert.set_is_idempotent(true);
         Ok(Self { session, insert })
@@ -61,14 +54,75 @@ impl CassandraStore {
         let values = (
             u.item_id.as_str(),
             u.node_id.as_str(),
-            u.available_qty,
-            u.reserved_qty,
-            u.status as i8,
-            CqlTimestamp(u.event_time_us.div_euclid(1000)),
-            u.source.as_str(),
-            u.sequence as i64,
-            write_timestamp(u),
+            State::of(u),
+            cassandra::write_timestamp(u),
         );
         self.session.execute_unpaged(&self.insert, values).await.map(|_| ())
+    }
+}
+
+/// What a failed write means for its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Cassandra (or the way to it) is down, overloaded or slow: retry until it works.
+    Transient(String),
+    /// Cassandra refused this write itself (invalid, unauthorized, ...): retrying cannot help
+    /// beyond a bounded number of tries; then the record is dead-lettered with this message.
+    Rejected(String),
+}
+
+/// Classifies a failed write.
+pub fn classify(err: &ExecutionError) -> Failure {
+    match err {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, message)) => match db {
+            DbError::SyntaxError
+            | DbError::Invalid
+            | DbError::AlreadyExists { .. }
+            | DbError::FunctionFailure { .. }
+            | DbError::Unauthorized
+            | DbError::ConfigError => Failure::Rejected(format!("{db}: {message}")),
+            // Unavailable, timeouts, overload, bootstrapping, and replica-side write failures
+            // (a replica's disk, say) are the cluster's state, not the record's.
+            _ => Failure::Transient(err.to_string()),
+        },
+        // The driver refused to send it (a value it cannot serialize): no retry changes that.
+        ExecutionError::BadQuery(bad) => Failure::Rejected(format!("driver refused the write: {bad}")),
+        _ => Failure::Transient(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(error: DbError) -> ExecutionError {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(error, "server says no".into()))
+    }
+
+    #[test]
+    fn outages_are_transient_and_refusals_are_not() {
+        assert!(matches!(classify(&db(DbError::Invalid)), Failure::Rejected(m) if m.contains("server says no")));
+        assert!(matches!(classify(&db(DbError::Unauthorized)), Failure::Rejected(_)));
+        for transient in [
+            DbError::Overloaded,
+            DbError::IsBootstrapping,
+            DbError::Unavailable {
+                consistency: scylla::statement::Consistency::Quorum,
+                required: 2,
+                alive: 1,
+            },
+            DbError::WriteTimeout {
+                consistency: scylla::statement::Consistency::Quorum,
+                received: 1,
+                required: 2,
+                write_type: scylla::errors::WriteType::Simple,
+            },
+        ] {
+            assert!(matches!(classify(&db(transient)), Failure::Transient(_)));
+        }
+        assert!(matches!(
+            classify(&ExecutionError::RequestTimeout(Duration::from_secs(1))),
+            Failure::Transient(_)
+        ));
     }
 }

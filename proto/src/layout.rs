@@ -6,10 +6,17 @@
 //! reference/nodes/nodes.parquet   node/location dimension (see `reference::NODES_COLUMNS`)
 //! snapshots/<run-id>/<table>/…    one batch run's Parquet tables (Hive-style partitions inside)
 //! CURRENT                         JSON `SnapshotManifest` of the published run, written last
+//! CURRENT.lock                    local directories only: held (flock) by the batch job while it
+//!                                 reads and writes CURRENT; never read by servers
 //! ```
 //!
 //! Readers (the server) read `CURRENT` and open exactly the files it lists: files of a run that
 //! has not published yet, or of one that died half-way, are never seen.
+//!
+//! The batch job writes a [`PublishedManifest`]: the [`SnapshotManifest`] plus, in the same JSON
+//! object, how it was published ([`Publication`]: the fencing token of the run lease and the
+//! snapshot it replaced). Readers that only know [`SnapshotManifest`] ignore those keys, and
+//! manifests written before they existed parse with their defaults.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +28,8 @@ pub const REFERENCE_PREFIX: &str = "reference";
 pub const SNAPSHOTS_PREFIX: &str = "snapshots";
 /// The pointer object that publishes a snapshot; written last, so readers never see a partial run.
 pub const CURRENT_POINTER: &str = "CURRENT";
+/// On a local directory, the lock file the batch job holds from its read of `CURRENT` to its write.
+pub const CURRENT_LOCK: &str = "CURRENT.lock";
 /// Version of the manifest format below.
 pub const MANIFEST_FORMAT_VERSION: u32 = 1;
 
@@ -49,6 +58,55 @@ pub struct SnapshotManifest {
     pub tables: BTreeMap<String, TableManifest>,
 }
 
+/// How a snapshot was published, recorded beside its [`SnapshotManifest`] (all keys optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// Fencing token of the run lease the publishing run held; tokens grow with every lease
+    /// acquisition, so a larger one was published by a later lease holder. 0: not recorded.
+    #[serde(default)]
+    pub lease_epoch: u64,
+    /// Run id of the snapshot that was `CURRENT` when this one replaced it; `None` when there
+    /// was none (or it was not recorded). Retention follows this chain back from `CURRENT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
+}
+
+/// A manifest as the batch job writes it: the reader's [`SnapshotManifest`] and the
+/// [`Publication`] keys in one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedManifest {
+    /// What readers use.
+    #[serde(flatten)]
+    pub manifest: SnapshotManifest,
+    /// How it was published.
+    #[serde(flatten)]
+    pub publication: Publication,
+}
+
+impl PublishedManifest {
+    /// Parses a manifest, refusing a format this reader does not know; keys of
+    /// [`Publication`] missing from an older manifest take their defaults.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let published: Self = serde_json::from_slice(bytes).map_err(|e| format!("snapshot manifest: {e}"))?;
+        check_format(published.manifest.format_version)?;
+        Ok(published)
+    }
+
+    /// Serializes for `CURRENT` and a run's `_manifest.json`.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a manifest serializes")
+    }
+}
+
+fn check_format(version: u32) -> Result<(), String> {
+    if version != MANIFEST_FORMAT_VERSION {
+        return Err(format!(
+            "snapshot manifest format {version} is not supported (this build reads {MANIFEST_FORMAT_VERSION})"
+        ));
+    }
+    Ok(())
+}
+
 /// One published table: the exact files that make it up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableManifest {
@@ -68,12 +126,7 @@ impl SnapshotManifest {
     /// Parses `CURRENT`, refusing a format this reader does not know.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         let manifest: Self = serde_json::from_slice(bytes).map_err(|e| format!("snapshot manifest: {e}"))?;
-        if manifest.format_version != MANIFEST_FORMAT_VERSION {
-            return Err(format!(
-                "snapshot manifest format {} is not supported (this build reads {MANIFEST_FORMAT_VERSION})",
-                manifest.format_version
-            ));
-        }
+        check_format(manifest.format_version)?;
         Ok(manifest)
     }
 
@@ -135,6 +188,28 @@ mod tests {
     fn manifest_round_trips() {
         let m = manifest();
         assert_eq!(SnapshotManifest::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn publication_keys_are_optional_and_ignored_by_plain_readers() {
+        let plain = manifest();
+        // An old manifest (no publication keys) parses with the defaults.
+        let old = PublishedManifest::from_json(&plain.to_json()).unwrap();
+        assert_eq!(old.manifest, plain);
+        assert_eq!(old.publication, Publication::default());
+        // A new one round-trips, and a reader of `SnapshotManifest` still reads it.
+        let new = PublishedManifest {
+            manifest: plain.clone(),
+            publication: Publication {
+                lease_epoch: 7,
+                supersedes: Some("r0".into()),
+            },
+        };
+        let json = new.to_json();
+        assert_eq!(PublishedManifest::from_json(&json).unwrap(), new);
+        assert_eq!(SnapshotManifest::from_json(&json).unwrap(), plain);
+        let text = String::from_utf8(json).unwrap();
+        assert!(text.contains("\"lease_epoch\": 7"), "{text}");
     }
 
     #[test]

@@ -4,9 +4,9 @@ use crate::v1::{AvailabilityStatus, AvailabilityUpdate};
 
 /// Longest accepted `item_id`, `node_id` and `source`, in bytes.
 pub const MAX_ID_BYTES: usize = 64;
-/// Latest accepted `event_time_us` (2100-01-01T00:00:00Z): keeps the derived Cassandra write
-/// timestamp (`event_time_us * 1000 + …`) far from `i64::MAX` and catches unit mix-ups
-/// (nanoseconds sent as microseconds).
+/// Latest accepted `event_time_us` (2100-01-01T00:00:00Z), whatever the clock: catches unit
+/// mix-ups (nanoseconds sent as microseconds). Ingest's clock guard (`ingest.max_future_skew`)
+/// bounds event times far tighter, relative to the present.
 pub const MAX_EVENT_TIME_US: i64 = 4_102_444_800_000_000;
 
 /// Why an update was refused; the text goes into the dead-letter record's reason header.

@@ -22,7 +22,8 @@ pub fn repo_root() -> &'static Path {
     })
 }
 
-fn state_dir() -> PathBuf {
+/// The test stack's state directory (`$STOCKFLIGHT_STATE_DIR`, default `<repo>/.stockflight`).
+pub fn state_dir() -> PathBuf {
     std::env::var_os("STOCKFLIGHT_STATE_DIR").map_or_else(|| repo_root().join(".stockflight"), PathBuf::from)
 }
 
@@ -161,4 +162,61 @@ impl Swift {
         flags.extend(self.connection_flags());
         flags
     }
+}
+
+/// A process of the test stack, frozen (SIGSTOP) while this lives: dropping it thaws the
+/// process (SIGCONT) even when the test fails half-way.
+pub struct Frozen(u32);
+
+impl Frozen {
+    /// Freezes `pid`.
+    pub fn freeze(pid: u32) -> Self {
+        signal(pid, "STOP");
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+/// The pid of the stack's Cassandra, checked to be the daemon `dev/stack` started for this
+/// state directory (its environment carries the stack's tag), never another process.
+pub fn cassandra_pid() -> u32 {
+    let dir = state_dir().join("cassandra");
+    let pid: u32 = std::fs::read_to_string(dir.join("pid"))
+        .unwrap_or_else(|e| panic!("{}: {e}: is the stack up?", dir.join("pid").display()))
+        .trim()
+        .parse()
+        .expect("a pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("Cassandra runs");
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("CassandraDaemon"),
+        "pid {pid} is not Cassandra"
+    );
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("Cassandra's environment");
+    let tag = format!("STOCKFLIGHT_STACK_TAG={}", dir.display());
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == tag.as_bytes()),
+        "pid {pid} is not the Cassandra of {}",
+        dir.display()
+    );
+    pid
+}
+
+/// Runs `dev/stack ARGS...` on the test stack; panics with its output if it fails.
+pub fn stack(args: &[&str]) -> String {
+    let output = std::process::Command::new(repo_root().join("dev/stack"))
+        .args(args)
+        .output()
+        .expect("run dev/stack");
+    assert!(
+        output.status.success(),
+        "dev/stack {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

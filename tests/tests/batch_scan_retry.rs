@@ -10,48 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use stockflight_tests::signal;
-
-/// The stack's Cassandra process, frozen while this lives: dropping it thaws Cassandra even
-/// when the test fails half-way.
-struct Frozen(u32);
-
-impl Frozen {
-    fn freeze(pid: u32) -> Self {
-        signal(pid, "STOP");
-        Self(pid)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        signal(self.0, "CONT");
-    }
-}
-
-/// The pid of the stack's Cassandra, checked to be the daemon `dev/stack` started for this
-/// state directory (its environment carries the stack's tag), never another process.
-fn cassandra_pid() -> u32 {
-    let dir = support::stack_state_dir().join("cassandra");
-    let pid: u32 = std::fs::read_to_string(dir.join("pid"))
-        .unwrap_or_else(|e| panic!("{}: {e}: is the stack up?", dir.join("pid").display()))
-        .trim()
-        .parse()
-        .expect("a pid");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("Cassandra runs");
-    assert!(
-        String::from_utf8_lossy(&cmdline).contains("CassandraDaemon"),
-        "pid {pid} is not Cassandra"
-    );
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("Cassandra's environment");
-    let tag = format!("STOCKFLIGHT_STACK_TAG={}", dir.display());
-    assert!(
-        environ.split(|b| *b == 0).any(|v| v == tag.as_bytes()),
-        "pid {pid} is not the Cassandra of {}",
-        dir.display()
-    );
-    pid
-}
+use stockflight_tests::{Frozen, cassandra_pid};
 
 fn wait_metric(addr: &str, name: &str, what: &str, check: impl Fn(f64) -> bool) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(60);

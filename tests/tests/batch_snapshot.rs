@@ -44,12 +44,14 @@ async fn snapshots_hold_independent_aggregates_carry_the_trend_and_rotate() {
     assert_eq!(r1.run_id, "r1");
     check_snapshot(&store, &r1, &first, &[("r1", &first)]).await;
 
-    // Availability changes; the next run sees it and the trend keeps r1's figures.
+    // Availability changes (newer updates: a later event time); the next run sees it and the
+    // trend keeps r1's figures.
     let mut second = first.clone();
     for (i, row) in second.rows.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0) {
         row.status = 3;
         row.available = 0;
-        row.sequence += i as i64;
+        row.event_time_ms += 60_000;
+        row.sequence += 1 + i as i64;
     }
     let changed: Vec<Row> = second.rows.iter().step_by(3).cloned().collect();
     support::insert(&session, &keyspace, &changed).await;
@@ -63,7 +65,8 @@ async fn snapshots_hold_independent_aggregates_carry_the_trend_and_rotate() {
     assert!(stdout.contains("published before"), "{stdout}");
     assert_eq!(support::current(&store).await, r2);
 
-    // Retention (K = 2) deletes r1 once r3 is current; r3's trend still has r1's rows.
+    // Retention keeps the two newest and, within the grace period, r1 too (replaced moments
+    // ago, a server may still be reading it); r3's trend still has r1's rows.
     support::assert_success(&support::run_batch(&keyspace, &storage_args, &args("r3")));
     let r3 = support::current(&store).await;
     assert_eq!(r3.run_id, "r3");
@@ -71,7 +74,10 @@ async fn snapshots_hold_independent_aggregates_carry_the_trend_and_rotate() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(runs, BTreeSet::from(["r2".to_string(), "r3".to_string()]));
+    assert_eq!(
+        runs,
+        BTreeSet::from(["r1".to_string(), "r2".to_string(), "r3".to_string()])
+    );
     check_snapshot(
         &store,
         &r3,

@@ -1,5 +1,5 @@
 //! `stockflight-batch` publishing to real OpenStack Swift through its S3 API: the same exact
-//! figures, atomic `CURRENT`, retention deleting old snapshots' objects.
+//! figures, atomic `CURRENT`, retention keeping the replaced snapshot readable.
 
 #[path = "support/batch.rs"]
 mod support;
@@ -23,7 +23,7 @@ async fn snapshots_publish_to_swift_and_rotate() {
         let stdout = support::assert_success(&support::run_batch(
             &keyspace,
             &storage_args,
-            &["--run-id", run_id, "--snapshot-retention", "1"],
+            &["--run-id", run_id, "--snapshot-retention", "2"],
         ));
         assert!(stdout.contains(&format!("run {run_id} published")), "{stdout}");
     }
@@ -31,13 +31,16 @@ async fn snapshots_publish_to_swift_and_rotate() {
     assert_eq!(current.run_id, "r2");
     support::check_snapshot(&store, &current, &data, &[("r1", &data), ("r2", &data)]).await;
 
-    // Retention (K = 1) removed every object of r1.
+    // Retention keeps r1 whole: one of the two newest, and replaced only moments ago (within
+    // the grace); deletion past the grace is tests/tests/batch_publish_fence.rs's.
     let r1: Vec<_> = store
         .list(Some(&Path::from("snapshots/r1")))
         .try_collect()
         .await
         .expect("list");
-    assert!(r1.is_empty(), "{r1:?}");
+    assert!(!r1.is_empty(), "r1 was deleted right after r2 replaced it");
+    let r1_manifest = support::read_manifest(&store, "r1").await;
+    support::check_snapshot(&store, &r1_manifest, &data, &[("r1", &data)]).await;
 
     // Clean up this test's prefix.
     let all: Vec<_> = store.list(None).try_collect().await.expect("list");

@@ -174,22 +174,10 @@ async fn load(
     let items = rows.div_ceil(nodes);
     write_reference(storage, items, nodes).await?;
     let session = SessionBuilder::new().known_node(contact).build().await?;
-    session
-        .query_unpaged(
-            cassandra::create_keyspace(keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
-            (),
-        )
-        .await?;
-    session
-        .query_unpaged(cassandra::create_availability_table(keyspace), ())
-        .await?;
-    let insert = session
-        .prepare(format!(
-            "INSERT INTO {keyspace}.{} (item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            cassandra::AVAILABILITY_TABLE
-        ))
-        .await?;
+    for ddl in cassandra::create_schema(keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}") {
+        session.query_unpaged(ddl, ()).await?;
+    }
+    let insert = session.prepare(cassandra::upsert(keyspace)).await?;
     let (session, insert) = (&session, &insert);
     let started = Instant::now();
     let mut done = 0u64;
@@ -197,18 +185,23 @@ async fn load(
         .map(|i| async move {
             let (item, node) = (i / nodes, i % nodes);
             let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let event_time_ms = 1_764_000_000_000 + (h >> 24) as i64 % 1_000_000;
+            let state = cassandra::State {
+                sequence: Some(i as i64),
+                source: Some("wms".into()),
+                available_qty: Some((h % 200) as i64),
+                reserved_qty: Some(((h >> 8) % 20) as i64),
+                status: Some((1 + (h >> 16) % 4) as i8),
+                event_time: Some(CqlTimestamp(event_time_ms)),
+            };
             session
                 .execute_unpaged(
                     insert,
                     (
                         format!("sku-{item:08}"),
                         format!("node-{node:05}"),
-                        (h % 200) as i64,
-                        ((h >> 8) % 20) as i64,
-                        (1 + (h >> 16) % 4) as i8,
-                        CqlTimestamp(1_764_000_000_000 + (h >> 24) as i64 % 1_000_000),
-                        "wms",
-                        i as i64,
+                        state,
+                        event_time_ms * 1000,
                     ),
                 )
                 .await

@@ -12,8 +12,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlTimestamp;
-use stockflight_proto::cassandra::AVAILABILITY_TABLE;
+use stockflight_proto::cassandra::{AVAILABILITY_TABLE, State};
 
 use super::ranges::TokenRange;
 use crate::error::Error;
@@ -33,17 +32,10 @@ pub fn availability_schema() -> SchemaRef {
     ]))
 }
 
-/// One row as the driver hands it over, borrowed from the response frame (no per-row allocation).
-type Row<'a> = (
-    &'a str,
-    &'a str,
-    Option<i64>,
-    Option<i64>,
-    Option<i8>,
-    Option<CqlTimestamp>,
-    Option<&'a str>,
-    Option<i64>,
-);
+/// One row as the driver hands it over: the keys borrowed from the response frame, the whole
+/// update in `state` (see `stockflight_proto::cassandra`; null only if an operator wrote a row
+/// without one).
+type Row<'a> = (&'a str, &'a str, Option<State>);
 
 /// What a reader does with each page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +79,7 @@ impl TableReader {
     /// Prepares the range query on `session` with the given page options.
     pub async fn new(session: Arc<Session>, keyspace: &str, options: PageOptions) -> Result<Self, Error> {
         let cql = format!(
-            "SELECT item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence \
+            "SELECT item_id, node_id, state \
              FROM {keyspace}.{AVAILABILITY_TABLE} WHERE token(item_id) > ? AND token(item_id) <= ?"
         );
         let mut select = session
@@ -299,15 +291,16 @@ fn to_batch(rows: &scylla::response::query_result::QueryRowsResult) -> Result<Re
         .rows::<Row>()
         .map_err(|e| Error::Cassandra(format!("scan rows: {e}")))?
     {
-        let (i, nd, a, r, s, t, src, seq) = row.map_err(|e| Error::Cassandra(format!("scan row: {e}")))?;
+        let (i, nd, state) = row.map_err(|e| Error::Cassandra(format!("scan row: {e}")))?;
         item.append_value(i);
         node.append_value(nd);
-        available.append_option(a);
-        reserved.append_option(r);
-        status.append_option(s);
-        event_time.append_option(t.map(|t| t.0.saturating_mul(1000)));
-        source.append_option(src);
-        sequence.append_option(seq);
+        let state = state.as_ref();
+        available.append_option(state.and_then(|s| s.available_qty));
+        reserved.append_option(state.and_then(|s| s.reserved_qty));
+        status.append_option(state.and_then(|s| s.status));
+        event_time.append_option(state.and_then(|s| s.event_time).map(|t| t.0.saturating_mul(1000)));
+        source.append_option(state.and_then(|s| s.source.as_deref()));
+        sequence.append_option(state.and_then(|s| s.sequence));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(item.finish()),

@@ -1,11 +1,20 @@
-//! Benchmark helper: the raw write ceiling of a Cassandra cluster for the availability table —
-//! the same prepared upsert ingest uses, straight from the scylla driver, no Kafka — at several
-//! concurrency levels. Prints one JSON line per level. Used by `bench/ingest.sh`.
+//! Benchmark helper: the raw write ceiling of a Cassandra cluster for availability rows, straight
+//! from the scylla driver, no Kafka, at several concurrency levels. Prints one JSON line per
+//! level. Used by `bench/ingest.sh`.
+//!
+//! `--mode plain` (the reference): a plain upsert of the same rows into a table with one column
+//! per field, no `USING TIMESTAMP`, the cheapest write of this data Cassandra takes.
+//! `--mode ingest`: ingest's own exact last-write-wins upsert (`CassandraStore::upsert`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::ExecutionError;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlTimestamp;
 use stockflight_ingest::store::CassandraStore;
 use stockflight_proto::v1::{AvailabilityStatus, AvailabilityUpdate};
 use tokio::task::JoinSet;
@@ -32,6 +41,9 @@ struct Args {
     /// Distinct nodes.
     #[arg(long = "nodes", default_value_t = 500)]
     node_count: u64,
+    /// `plain` (one column per field, no write timestamp: the reference) or `ingest` (ingest's upsert).
+    #[arg(long = "mode", default_value = "plain")]
+    mode: String,
     /// Concurrency levels to try, comma-separated.
     #[arg(long = "concurrency", default_value = "128,512,2048", value_delimiter = ',')]
     concurrency: Vec<usize>,
@@ -63,6 +75,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?,
     );
+    let plain = match args.mode.as_str() {
+        "plain" => Some(Arc::new(Plain::open(&nodes, &args.keyspace).await?)),
+        "ingest" => None,
+        other => return Err(format!("--mode {other}: expected plain or ingest").into()),
+    };
     let base_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_micros() as i64;
@@ -74,19 +91,70 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if tasks.len() >= concurrency {
                 tasks.join_next().await.expect("a task")??;
             }
-            let store = Arc::clone(&store);
             let u = update(i, args.items, args.node_count, base_us);
-            tasks.spawn(async move { store.upsert(&u).await });
+            if let Some(plain) = &plain {
+                let plain = Arc::clone(plain);
+                tasks.spawn(async move { plain.upsert(&u).await });
+            } else {
+                let store = Arc::clone(&store);
+                tasks.spawn(async move { store.upsert(&u).await });
+            }
         }
         while let Some(done) = tasks.join_next().await {
             done??;
         }
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "{{\"concurrency\":{concurrency},\"rows\":{},\"seconds\":{secs:.3},\"rows_per_sec\":{:.0}}}",
+            "{{\"mode\":\"{}\",\"concurrency\":{concurrency},\"rows\":{},\"seconds\":{secs:.3},\"rows_per_sec\":{:.0}}}",
+            args.mode,
             args.rows,
             args.rows as f64 / secs
         );
     }
     Ok(())
+}
+
+/// The reference write: one column per field, Cassandra's own timestamps.
+struct Plain {
+    session: Session,
+    insert: PreparedStatement,
+}
+
+impl Plain {
+    async fn open(nodes: &[String], keyspace: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let session = SessionBuilder::new().known_nodes(nodes).build().await?;
+        session
+            .query_unpaged(
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {keyspace}.availability_plain (item_id text, node_id text, \
+                     available_qty bigint, reserved_qty bigint, status tinyint, event_time timestamp, source text, \
+                     sequence bigint, PRIMARY KEY ((item_id), node_id))"
+                ),
+                (),
+            )
+            .await?;
+        session.await_schema_agreement().await?;
+        let mut insert = session
+            .prepare(format!(
+                "INSERT INTO {keyspace}.availability_plain (item_id, node_id, available_qty, reserved_qty, status, \
+                 event_time, source, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .await?;
+        insert.set_is_idempotent(true);
+        Ok(Self { session, insert })
+    }
+
+    async fn upsert(&self, u: &AvailabilityUpdate) -> Result<(), ExecutionError> {
+        let values = (
+            u.item_id.as_str(),
+            u.node_id.as_str(),
+            u.available_qty,
+            u.reserved_qty,
+            u.status as i8,
+            CqlTimestamp(u.event_time_us.div_euclid(1000)),
+            u.source.as_str(),
+            u.sequence as i64,
+        );
+        self.session.execute_unpaged(&self.insert, values).await.map(|_| ())
+    }
 }

@@ -138,17 +138,9 @@ pub async fn cassandra_keyspace(prefix: &str) -> (Session, String) {
         .await
         .expect("connect to Cassandra");
     let keyspace = unique(prefix);
-    session
-        .query_unpaged(
-            cassandra::create_keyspace(&keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}"),
-            (),
-        )
-        .await
-        .expect("create keyspace");
-    session
-        .query_unpaged(cassandra::create_availability_table(&keyspace), ())
-        .await
-        .expect("create table");
+    for ddl in cassandra::create_schema(&keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}") {
+        session.query_unpaged(ddl, ()).await.expect("create the schema");
+    }
     (session, keyspace)
 }
 
@@ -191,14 +183,11 @@ impl Loaded {
     }
 }
 
-/// Writes `rows` with concurrent prepared inserts.
+/// Writes `rows` with concurrent prepared inserts, as ingest writes them (one `state` value,
+/// written at its event time).
 pub async fn insert(session: &Session, keyspace: &str, rows: &[Row]) {
     let insert = session
-        .prepare(format!(
-            "INSERT INTO {keyspace}.{} (item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            cassandra::AVAILABILITY_TABLE
-        ))
+        .prepare(cassandra::upsert(keyspace))
         .await
         .expect("prepare insert");
     futures::stream::iter(rows)
@@ -211,12 +200,15 @@ pub async fn insert(session: &Session, keyspace: &str, rows: &[Row]) {
                         (
                             &r.item_id,
                             &r.node_id,
-                            r.available,
-                            r.reserved,
-                            r.status,
-                            CqlTimestamp(r.event_time_ms),
-                            &r.source,
-                            r.sequence,
+                            cassandra::State {
+                                sequence: Some(r.sequence),
+                                source: Some(r.source.clone()),
+                                available_qty: Some(r.available),
+                                reserved_qty: r.reserved,
+                                status: Some(r.status),
+                                event_time: Some(CqlTimestamp(r.event_time_ms)),
+                            },
+                            r.event_time_ms * 1000,
                         ),
                     )
                     .await
@@ -337,6 +329,19 @@ pub async fn current(store: &Arc<dyn ObjectStore>) -> SnapshotManifest {
         .await
         .unwrap();
     SnapshotManifest::from_json(&bytes).expect("CURRENT parses")
+}
+
+/// The manifest a run wrote beside its tables (`snapshots/<run>/_manifest.json`), published or not.
+pub async fn read_manifest(store: &Arc<dyn ObjectStore>, run_id: &str) -> SnapshotManifest {
+    let key = Path::from(format!("snapshots/{run_id}/_manifest.json"));
+    let bytes = store
+        .get(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+        .bytes()
+        .await
+        .unwrap();
+    SnapshotManifest::from_json(&bytes).expect("the run manifest parses")
 }
 
 /// A published table read back: rows as batches, each with its Hive partition values.

@@ -122,21 +122,21 @@ pub struct StreamSpec {
 
 /// Generates a stream with out-of-order event times (random within 10 minutes), exact
 /// duplicates (10 %), equal-event-time ties of one source (10 %, half of them delivered in
-/// reverse order), and 15 % JSON records.
+/// reverse order), equal (event time, sequence) from two sources (2 %), and 15 % JSON records.
 ///
-/// Ties use consecutive sequences of one source inside one block of 1000, the documented limit
-/// of the tie-break.
+/// Sequences start at 990 + 2^40 * source, so ties cross blocks of 1000 (999/1000) and
+/// sequences far above 2^32 occur.
 pub fn generate(spec: &StreamSpec) -> Vec<Record> {
     const BASE_US: i64 = 1_764_000_000_000_000;
-    let sources = ["pos", "wms", "oms"];
-    let mut next_seq = [1u64; 3];
+    let sources = ["pos", "wms", "oms-2"];
+    let mut next_seq = [990u64, 990 + (1 << 40), 990 + (2 << 40)];
     let mut rng = Rng::new(spec.seed);
     let mut out: Vec<Record> = Vec::with_capacity(spec.updates * 13 / 10);
     for _ in 0..spec.updates {
         let item = rng.below(spec.items);
         let node = rng.below(spec.nodes);
         let s = rng.below(3) as usize;
-        let make = |rng: &mut Rng, seq: u64, event_time_us: i64| {
+        let make = |rng: &mut Rng, source: usize, seq: u64, event_time_us: i64| {
             let available = rng.below(50) as i64;
             AvailabilityUpdate {
                 item_id: format!("it-{item:05}"),
@@ -150,14 +150,14 @@ pub fn generate(spec: &StreamSpec) -> Vec<Record> {
                     _ => 1,
                 },
                 event_time_us,
-                source: sources[s].to_string(),
+                source: sources[source].to_string(),
                 sequence: seq,
             }
         };
         let event_time = BASE_US + rng.below(600_000_000) as i64;
         let seq = next_seq[s];
         next_seq[s] += 1;
-        let first = make(&mut rng, seq, event_time);
+        let first = make(&mut rng, s, seq, event_time);
         let encoding = |rng: &mut Rng| {
             if rng.chance(0.15) {
                 Encoding::Json
@@ -165,26 +165,24 @@ pub fn generate(spec: &StreamSpec) -> Vec<Record> {
                 Encoding::Protobuf
             }
         };
-        let tie_seq = next_seq[s];
-        if rng.chance(0.10) && tie_seq / 1000 == seq / 1000 {
+        let second = if rng.chance(0.10) {
+            let tie_seq = next_seq[s];
             next_seq[s] += 1;
-            let second = make(&mut rng, tie_seq, event_time);
-            let (a, b) = if rng.chance(0.5) {
-                (first, second)
-            } else {
-                (second, first)
-            };
-            out.push(Record {
-                update: a,
-                encoding: encoding(&mut rng),
-            });
-            out.push(Record {
-                update: b,
-                encoding: encoding(&mut rng),
-            });
+            Some(make(&mut rng, s, tie_seq, event_time))
+        } else if rng.chance(0.02) {
+            // Another source with the very same event time and sequence.
+            Some(make(&mut rng, (s + 1) % 3, seq, event_time))
         } else {
+            None
+        };
+        let mut pair = vec![first];
+        pair.extend(second);
+        if rng.chance(0.5) {
+            pair.reverse();
+        }
+        for update in pair {
             out.push(Record {
-                update: first,
+                update,
                 encoding: encoding(&mut rng),
             });
         }
@@ -194,6 +192,30 @@ pub fn generate(spec: &StreamSpec) -> Vec<Record> {
         }
     }
     out
+}
+
+/// The contract's order of two updates of one pair, written out here independently of ingest:
+/// the greater (event time, sequence) wins; equal ones from different sources are ordered by
+/// the source's length in bytes, then its bytes, then quantities and status (the documented
+/// rule of `availability.proto`).
+pub fn newer(a: &AvailabilityUpdate, b: &AvailabilityUpdate) -> bool {
+    (
+        a.event_time_us,
+        a.sequence,
+        a.source.len(),
+        a.source.as_bytes(),
+        a.available_qty,
+        a.reserved_qty,
+        a.status,
+    ) > (
+        b.event_time_us,
+        b.sequence,
+        b.source.len(),
+        b.source.as_bytes(),
+        b.available_qty,
+        b.reserved_qty,
+        b.status,
+    )
 }
 
 /// A row of the availability table, as the test reads and expects it.
@@ -207,16 +229,13 @@ pub struct Row {
     pub sequence: i64,
 }
 
-/// The expected table: per (item, node), the update with the highest (event time, sequence).
+/// The expected table: per (item, node), the newest update by [`newer`].
 pub fn model<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<(String, String), Row> {
     let mut best: HashMap<(String, String), &AvailabilityUpdate> = HashMap::new();
     for r in records {
         let u = &r.update;
         let key = (u.item_id.clone(), u.node_id.clone());
-        let newer = best
-            .get(&key)
-            .is_none_or(|b| (u.event_time_us, u.sequence) > (b.event_time_us, b.sequence));
-        if newer {
+        if best.get(&key).is_none_or(|b| newer(u, b)) {
             best.insert(key, u);
         }
     }
@@ -237,18 +256,104 @@ pub fn model<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<(Stri
 
 /// Creates a topic with `partitions` partitions.
 pub async fn create_topic(topic: &str, partitions: i32) {
+    create_topic_with(topic, partitions, &[]).await;
+}
+
+/// Creates a topic with `partitions` partitions and topic configs such as `max.message.bytes`.
+pub async fn create_topic_with(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .create()
         .expect("admin client");
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        new = new.set(key, value);
+    }
     let created = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
+        .create_topics(&[new], &AdminOptions::new())
         .await
         .expect("create_topics");
     assert!(created.iter().all(Result::is_ok), "{created:?}");
+}
+
+/// A topic's config value as the broker reports it.
+pub async fn topic_config(topic: &str, key: &str) -> Option<String> {
+    use rdkafka::admin::ResourceSpecifier;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("admin client");
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe_configs");
+    results.into_iter().find_map(|r| r.ok()?.get(key)?.value.clone())
+}
+
+/// Per partition of `topic`: (the group's committed offset, if any; the log-end offset).
+pub fn offsets(topic: &str, group: &str) -> HashMap<i32, (Option<i64>, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut list = TopicPartitionList::new();
+    for &p in &partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(30))
+        .expect("committed offsets");
+    partitions
+        .into_iter()
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .expect("watermarks");
+            let offset = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
+            };
+            (p, (offset, high))
+        })
+        .collect()
+}
+
+/// Asserts that `group` committed every partition of `topic` up to its end: everything
+/// produced was handled, and a restart would re-read nothing.
+pub fn assert_committed_to_end(topic: &str, group: &str) {
+    let offsets = offsets(topic, group);
+    let behind: Vec<_> = offsets
+        .iter()
+        .filter(|(_, (committed, end))| *end > 0 && *committed != Some(*end))
+        .collect();
+    assert!(
+        behind.is_empty(),
+        "group {group} has not committed {topic} to its end: (partition, (committed, end)) {behind:?}"
+    );
+}
+
+/// Consumes `n` records of `topic` from its start (panics after `timeout` with what it got).
+pub async fn read_n(topic: &str, n: usize, timeout: Duration) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer = reader(topic);
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(message)) => out.push(message.detach()),
+            Ok(Err(err)) => panic!("reading {topic}: {err}"),
+            Err(_) => panic!("only {} of {n} records in {topic} within {timeout:?}", out.len()),
+        }
+    }
+    out
 }
 
 /// A producer for the test stream (acks=all, idempotent: no duplicates beyond the planned ones).
@@ -338,8 +443,8 @@ pub async fn session() -> Session {
 /// Reads the whole availability table of `keyspace` (empty if it does not exist yet).
 pub async fn read_table(session: &Session, keyspace: &str) -> Result<HashMap<(String, String), Row>, String> {
     let cql = format!(
-        "SELECT item_id, node_id, available_qty, reserved_qty, status, event_time, source, sequence \
-         FROM {keyspace}.availability"
+        "SELECT item_id, node_id, state.available_qty, state.reserved_qty, state.status, state.event_time, \
+         state.source, state.sequence FROM {keyspace}.availability"
     );
     let pager = session.query_iter(cql, ()).await.map_err(|e| e.to_string())?;
     type Raw = (String, String, i64, i64, i8, CqlTimestamp, String, i64);
@@ -405,6 +510,8 @@ pub struct Ingest {
     name: String,
     /// The process's last log line, `ingest stopped`, with its totals.
     stopped: Arc<Mutex<Option<serde_json::Value>>>,
+    /// The `message` of every log line so far.
+    messages: Arc<Mutex<Vec<String>>>,
     logs: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -412,6 +519,11 @@ impl Ingest {
     /// Starts ingest on `topic` into `keyspace` with group `group`, and waits until it serves
     /// its operations endpoint (not until it is ready: see [`Ingest::wait_ready`]).
     pub fn start(name: &str, topic: &str, keyspace: &str, group: &str) -> Self {
+        Self::start_with(name, topic, keyspace, group, &[])
+    }
+
+    /// [`Ingest::start`] with extra flags (later flags win over the defaults here).
+    pub fn start_with(name: &str, topic: &str, keyspace: &str, group: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(binary("stockflight-ingest"))
             .args(["--kafka-brokers", &brokers()])
             .args(["--kafka-topic", topic])
@@ -423,6 +535,7 @@ impl Ingest {
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(["--log-format", "json"])
             .args(["--log-level", "info,scylla=warn"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -431,7 +544,8 @@ impl Ingest {
         let stderr = child.stderr.take().expect("stderr");
         let addr: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
         let stopped: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
-        let (found, last) = (Arc::clone(&addr), Arc::clone(&stopped));
+        let messages: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (found, last, seen) = (Arc::clone(&addr), Arc::clone(&stopped), Arc::clone(&messages));
         let label = name.to_string();
         let logs = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -444,6 +558,9 @@ impl Ingest {
                     && let Some(a) = json["addr"].as_str()
                 {
                     *found.lock().unwrap() = a.parse().ok();
+                }
+                if let Some(m) = json["message"].as_str() {
+                    seen.lock().unwrap().push(m.to_string());
                 }
                 if json["message"] == "ingest stopped" {
                     *last.lock().unwrap() = Some(json);
@@ -469,8 +586,14 @@ impl Ingest {
             metrics_addr,
             name: name.to_string(),
             stopped,
+            messages,
             logs: Some(logs),
         }
+    }
+
+    /// How many log lines so far had exactly this message.
+    pub fn logged(&self, message: &str) -> usize {
+        self.messages.lock().unwrap().iter().filter(|m| *m == message).count()
     }
 
     /// GETs a path of the operations endpoint: (status code, body).
@@ -547,7 +670,13 @@ impl Ingest {
 
     /// SIGTERM, then waits for a clean exit; returns the records the process consumed in all
     /// (from its `ingest stopped` log line).
-    pub fn terminate(mut self) -> u64 {
+    pub fn terminate(self) -> u64 {
+        self.terminate_timed().0
+    }
+
+    /// [`Ingest::terminate`], also returning how long the process took to exit.
+    pub fn terminate_timed(mut self) -> (u64, Duration) {
+        let started = Instant::now();
         stockflight_tests::signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -557,10 +686,12 @@ impl Ingest {
                 if let Some(logs) = self.logs.take() {
                     logs.join().expect("log reader");
                 }
+                let took = started.elapsed();
                 let stopped = self.stopped.lock().unwrap().take();
-                return stopped
+                let consumed = stopped
                     .and_then(|json| json["consumed"].as_u64())
                     .unwrap_or_else(|| panic!("{}: no `ingest stopped` line with its totals", self.name));
+                return (consumed, took);
             }
             assert!(
                 Instant::now() < deadline,
@@ -577,4 +708,20 @@ impl Drop for Ingest {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Members of consumer group `group`, as the group coordinator reports them.
+pub fn group_members(group: &str) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("consumer");
+    let list = consumer
+        .fetch_group_list(Some(group), Duration::from_secs(30))
+        .expect("group list");
+    list.groups()
+        .iter()
+        .flat_map(|g| g.members().iter().map(|m| m.id().to_string()))
+        .collect()
 }
