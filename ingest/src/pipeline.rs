@@ -143,7 +143,7 @@ impl Pipeline {
                             // Full: pause. Still arriving while paused (fetched before the pause
                             // took effect, or from a partition assigned since): pause the
                             // current assignment again, once per `max` more records.
-                            if pending.len() % max == 0 {
+                            if pending.len().is_multiple_of(max) {
                                 self.set_paused(true);
                                 paused = true;
                             }
