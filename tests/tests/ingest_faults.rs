@@ -98,6 +98,9 @@ async fn sigkill_restarts_lose_nothing() {
     last.wait_ready(Duration::from_secs(120));
     let (topic, group) = (stream.topic.clone(), stream.group.clone());
     stream.wait_table().await;
+    // The killed instances' writes may already have filled the table: the last one must still
+    // read and commit everything after the last commit before it is stopped.
+    support::wait_committed_to_end(&topic, &group, Duration::from_secs(120));
     last.terminate();
     // The outcome in Kafka too: the group committed every partition to its end, so the kills
     // lost no commit that a further restart would have to make up for.
@@ -131,6 +134,7 @@ async fn two_instances_share_partitions_across_rebalances() {
     stream.wait_table().await;
     let b_consumed = b.metric("stockflight_ingest_consumed_total");
     assert!(a_consumed > 0.0 && b_consumed > 0.0, "a {a_consumed}, b {b_consumed}");
+    support::wait_committed_to_end(&topic, &group, Duration::from_secs(120));
     b.terminate();
     // What was committed, not what was counted: a commit lost on A's exit, on a rebalance or on
     // B's exit leaves a partition short of its end.

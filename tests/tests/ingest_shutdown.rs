@@ -61,6 +61,13 @@ async fn shutdown_honours_its_drain_bound_once_while_writes_retry() {
 
     let mut again = Ingest::start("ingest-again", &topic, &keyspace, &group);
     again.wait_ready(Duration::from_secs(120));
+    // The restart itself must write every record: the first instance's requests, sent while
+    // Cassandra was frozen, may still land once it thaws, so the table alone proves nothing.
+    again.wait_metric(
+        "stockflight_ingest_written_total",
+        records.len() as f64,
+        Duration::from_secs(120),
+    );
     support::wait_for_table(&keyspace, &support::model(&records), Duration::from_secs(120)).await;
     again.terminate();
     support::assert_committed_to_end(&topic, &group);

@@ -340,6 +340,28 @@ pub fn assert_committed_to_end(topic: &str, group: &str) {
     );
 }
 
+/// Waits until `group` has committed every partition of `topic` to its end (panics after
+/// `timeout` with the offsets it last saw). Use it before stopping an instance whose output
+/// may already be in the table for another reason (an earlier instance's requests that landed
+/// late), so that the instance is stopped only once it has handled the whole topic itself.
+pub fn wait_committed_to_end(topic: &str, group: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let offsets = offsets(topic, group);
+        if offsets
+            .iter()
+            .all(|(_, (committed, end))| *end == 0 || *committed == Some(*end))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} did not commit {topic} to its end within {timeout:?}: (partition, (committed, end)) {offsets:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Consumes `n` records of `topic` from its start (panics after `timeout` with what it got).
 pub async fn read_n(topic: &str, n: usize, timeout: Duration) -> Vec<rdkafka::message::OwnedMessage> {
     let consumer = reader(topic);
