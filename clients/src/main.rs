@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use settings::{Command, LoadgenSettings};
 use stockflight_common::storage::Storage;
 use stockflight_common::{config, exit, telemetry};
-use stream::{StreamOptions, UpdateStream};
+use stream::{EventClock, StreamOptions, UpdateStream};
 
 use crate::error::Error;
 
@@ -54,13 +54,15 @@ fn run() -> Result<(), Error> {
     }
     if matches!(command, Command::Produce | Command::All) {
         let p = &settings.produce;
-        let start_time_us = if p.start_time_us > 0 {
-            p.start_time_us
+        // A fixed start gives a reproducible stream; 0 dates each event with the wall clock.
+        let clock = if p.start_time_us > 0 {
+            EventClock::Fixed {
+                start_us: p.start_time_us,
+            }
         } else {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_micros() as i64)
+            EventClock::Wall
         };
+        let start_time_us = p.start_time_us;
         let stream = UpdateStream::new(StreamOptions {
             items: settings.dataset.items,
             nodes: settings.dataset.nodes,
@@ -68,7 +70,7 @@ fn run() -> Result<(), Error> {
             zipf_exponent: p.zipf_exponent,
             duplicate_ratio: p.duplicate_ratio,
             out_of_order_ratio: p.out_of_order_ratio,
-            start_time_us,
+            clock,
             encoding: p.encoding,
         });
         let progress = bar(p.progress, "produce");

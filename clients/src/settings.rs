@@ -148,8 +148,9 @@ pub struct ProduceSection {
         value_name = "RATIO"
     )]
     pub out_of_order_ratio: f64,
-    /// Event time of the first message, microseconds since the epoch (0 = now); event times
-    /// advance 1 ms per message. Fix it for a reproducible stream.
+    /// Event time of the first message, microseconds since the epoch; event times then advance
+    /// 1 ms per message, a reproducible stream (a long one runs ahead of the wall clock). 0 (the
+    /// default) dates every message with the wall clock when it is produced, as a real producer.
     #[arg(
         id = "produce.start_time_us",
         long = "produce-start-time-us",

@@ -27,10 +27,24 @@ pub struct StreamOptions {
     pub duplicate_ratio: f64,
     /// Share of events dated up to a minute back.
     pub out_of_order_ratio: f64,
-    /// Event time of message 0; each message is 1 ms later.
-    pub start_time_us: i64,
+    /// How events are dated.
+    pub clock: EventClock,
     /// Wire encoding.
     pub encoding: Encoding,
+}
+
+/// How the stream dates its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClock {
+    /// Message `i` is dated `start_us + i` ms: reproducible, for tests and replays. A long stream
+    /// runs ahead of the wall clock (1000 messages per second of event time).
+    Fixed {
+        /// Event time of message 0, microseconds since the epoch.
+        start_us: i64,
+    },
+    /// Each message is dated with the wall clock when it is generated (strictly increasing),
+    /// as a real producer stamps its updates.
+    Wall,
 }
 
 /// One Kafka record.
@@ -55,6 +69,7 @@ pub struct UpdateStream {
     index: u64,
     sequences: [u64; 3],
     recent: VecDeque<Record>,
+    last_event_us: i64,
 }
 
 impl UpdateStream {
@@ -71,6 +86,20 @@ impl UpdateStream {
             index: 0,
             sequences: [0; 3],
             recent: VecDeque::with_capacity(RECENT),
+            last_event_us: 0,
+        }
+    }
+
+    fn event_time_us(&mut self) -> i64 {
+        match self.options.clock {
+            EventClock::Fixed { start_us } => start_us + self.index as i64 * 1000,
+            EventClock::Wall => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_micros() as i64);
+                self.last_event_us = now.max(self.last_event_us + 1);
+                self.last_event_us
+            }
         }
     }
 
@@ -82,7 +111,7 @@ impl UpdateStream {
         };
         let node = self.rng.random_range(0..self.options.nodes);
         let node_type = NodeType::of(node);
-        let mut event_time_us = self.options.start_time_us + self.index as i64 * 1000;
+        let mut event_time_us = self.event_time_us();
         if self.rng.random_bool(self.options.out_of_order_ratio) {
             event_time_us = (event_time_us - self.rng.random_range(1..=MAX_LATENESS_US)).max(1);
         }
@@ -158,7 +187,9 @@ mod tests {
             zipf_exponent: 1.0,
             duplicate_ratio: 0.1,
             out_of_order_ratio: 0.2,
-            start_time_us: 1_764_000_000_000_000,
+            clock: EventClock::Fixed {
+                start_us: 1_764_000_000_000_000,
+            },
             encoding: Encoding::Protobuf,
         }
     }
@@ -185,5 +216,36 @@ mod tests {
         let top = per_item.values().max().copied().unwrap();
         let mean = 20_000 / per_item.len();
         assert!(top > 10 * mean, "top item {top} vs mean {mean}: Zipf skew expected");
+    }
+
+    #[test]
+    fn wall_clock_events_stay_near_now_and_increase() {
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as i64
+        };
+        let before = now();
+        let options = StreamOptions {
+            clock: EventClock::Wall,
+            out_of_order_ratio: 0.0,
+            duplicate_ratio: 0.0,
+            ..options()
+        };
+        let times: Vec<i64> = UpdateStream::new(options)
+            .take(50_000)
+            .map(|r| AvailabilityUpdate::decode(r.payload.as_slice()).unwrap().event_time_us)
+            .collect();
+        let after = now();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+        assert!(times[0] >= before, "not before the stream started");
+        // 50,000 messages at 1 ms each would end 50 s ahead; the wall clock stays within the run
+        // (plus at most one microsecond per message where the clock did not move).
+        assert!(
+            *times.last().unwrap() <= after + 50_000,
+            "{} > {after}",
+            times.last().unwrap()
+        );
     }
 }

@@ -4,10 +4,10 @@
 //! Cassandra or sends it to the dead-letter topic. Transient failures (Cassandra or Kafka down,
 //! slow, overloaded) are retried with capped exponential backoff until they succeed; a write that
 //! Cassandra refuses as invalid is tried `rejected_write_tries` times, then dead-lettered with the
-//! server's message. At most `max_in_flight` tasks run; once as many records again wait for a
-//! slot (e.g. during a Cassandra outage) the loop pauses its partitions but keeps polling, so
-//! the consumer stays in its group however long the outage lasts. Every `commit_interval` it commits each partition's offset up to its oldest
-//! unfinished record.
+//! server's message. At most `max_in_flight` tasks run; when no slot has freed for a few
+//! seconds (e.g. during a Cassandra outage) the loop pauses its partitions but keeps polling,
+//! so the consumer stays in its group however long the outage lasts. Every `commit_interval` it
+//! commits each partition's offset up to its oldest unfinished record.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -28,6 +28,10 @@ use crate::dlq::{DeadLetter, DeadLetters};
 use crate::guard::ClockGuard;
 use crate::metrics;
 use crate::store::{CassandraStore, Failure, classify};
+
+/// How long the loop may take no record, with every slot busy, before it pauses its partitions
+/// and polls again: far below Kafka's 5-minute `max.poll.interval.ms`, far above a hiccup.
+const STALL: Duration = Duration::from_secs(5);
 
 /// Tuning of the loop.
 #[derive(Debug, Clone)]
@@ -97,16 +101,21 @@ impl Pipeline {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = JoinSet::new();
         let max = self.options.max_in_flight;
-        // Records fetched while `max` tasks run, dispatched as soon as there is room. Fetching
-        // pauses only once `max` records wait here too, and resumes once they are all
-        // dispatched and at most half the tasks are left: pausing purges librdkafka's prefetch,
-        // so pausing at the bound itself would pause and resume once per record.
+        // Back-pressure has two speeds. Normally, with `max` tasks running the loop simply stops
+        // taking records, and librdkafka keeps its prefetch for when a slot frees (a backlog runs
+        // at the bound all the time: pausing there would purge and refetch over and over). Once
+        // nothing has been taken for `STALL` (writes stuck: Cassandra down), the partitions are
+        // paused and the loop polls again, which is what keeps the consumer in its group
+        // (`max.poll.interval.ms`) through an outage of any length. Records still delivered
+        // then (fetched before the pause took effect, or from a partition assigned since) wait
+        // in `pending`; fetching resumes once they are all dispatched and at most half the
+        // tasks are left.
         let mut pending: VecDeque<Record> = VecDeque::new();
         let mut paused = false;
+        let mut last_taken = Instant::now();
         let mut commit_tick = tokio::time::interval(self.options.commit_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Paused or not, the loop wakes at least this often and polls the consumer, which is
-        // what keeps it in its group (`max.poll.interval.ms`) during an outage of any length.
+        // Wakes the loop to notice a stall and to poll while paused.
         let mut poll_tick = tokio::time::interval(Duration::from_millis(500));
         poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -119,6 +128,13 @@ impl Pipeline {
             if paused && pending.is_empty() && tasks.len() <= max / 2 {
                 self.set_paused(false);
                 paused = false;
+            }
+            let full = tasks.len() >= max || !pending.is_empty();
+            if !full {
+                last_taken = Instant::now();
+            } else if !paused && last_taken.elapsed() >= STALL {
+                self.set_paused(true);
+                paused = true;
             }
             tokio::select! {
                 biased;
@@ -133,19 +149,17 @@ impl Pipeline {
                     self.commit(CommitMode::Async);
                 }
                 _ = poll_tick.tick() => {}
-                message = self.consumer.recv() => match message {
+                message = self.consumer.recv(), if !full || paused => match message {
                     Ok(message) => {
                         let record = Record::of(&message);
                         if tasks.len() < max && pending.is_empty() {
                             self.dispatch(record, &mut tasks);
                         } else {
                             pending.push_back(record);
-                            // Full: pause. Still arriving while paused (fetched before the pause
-                            // took effect, or from a partition assigned since): pause the
-                            // current assignment again, once per `max` more records.
+                            // Still arriving while paused: a partition assigned since the
+                            // pause. Pause the current assignment again, once per `max` records.
                             if pending.len().is_multiple_of(max) {
                                 self.set_paused(true);
-                                paused = true;
                             }
                         }
                     }
@@ -198,7 +212,7 @@ impl Pipeline {
             }
         });
         match result {
-            Ok(()) if pause => tracing::debug!("in-flight bound reached: partitions paused"),
+            Ok(()) if pause => tracing::debug!("writes stalled: partitions paused"),
             Ok(()) => tracing::debug!("partitions resumed"),
             Err(err) => tracing::warn!(%err, pause, "pausing or resuming partitions failed"),
         }
