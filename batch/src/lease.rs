@@ -135,12 +135,18 @@ impl Lease {
             ttl,
             epoch,
         });
-        // Stamp the token on the lease row; from here on every renewal requires it.
+        // Stamp the token on the lease row; from here on every renewal requires it. Every cell
+        // is rewritten with the same TTL: a cell outliving the owner (the token alone) would
+        // keep the row alive past its holder, and `IF NOT EXISTS` would refuse the next run
+        // with no holder to name.
         let stamped = inner
             .session
             .query_unpaged(
-                format!("UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET epoch = ? WHERE name = ? IF owner = ?"),
-                (ttl_secs(ttl), epoch, LEASE_NAME, owner),
+                format!(
+                    "UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET owner = ?, acquired_at = ?, epoch = ? \
+                     WHERE name = ? IF owner = ?"
+                ),
+                (ttl_secs(ttl), owner, CqlTimestamp(now_ms()), epoch, LEASE_NAME, owner),
             )
             .await
             .map_err(|e| cassandra("stamp the token on the run", &e))?
