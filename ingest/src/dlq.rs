@@ -67,10 +67,15 @@ impl DeadLetters {
             .create()
             .map_err(|e| Error::Kafka(format!("admin client: {e}")))?;
         let source_limit = max_message_bytes(&admin, source_topic).await?;
-        create_topic(&admin, topic, source_limit).await?;
-        let max_message_bytes = max_message_bytes(&admin, topic)
-            .await?
-            .unwrap_or(KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
+        // A topic this call created has the limit it was given. Describing it at once could
+        // still show the broker default (a broker's metadata lags the controller for a moment).
+        let created = create_topic(&admin, topic, source_limit).await?;
+        let max_message_bytes = match source_limit {
+            Some(limit) if created => limit,
+            _ => max_message_bytes(&admin, topic)
+                .await?
+                .unwrap_or(KAFKA_DEFAULT_MAX_MESSAGE_BYTES),
+        };
         if let Some(source) = source_limit
             && source > max_message_bytes
         {
@@ -213,11 +218,12 @@ async fn max_message_bytes(admin: &AdminClient<DefaultClientContext>, topic: &st
     }))
 }
 
+/// Creates `topic` unless it exists; true when this call created it.
 async fn create_topic(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     max_message_bytes: Option<usize>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     // Replication -1: the broker's default replication factor.
     let limit = max_message_bytes.map(|n| n.to_string());
     let mut new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1));
@@ -231,11 +237,13 @@ async fn create_topic(
         )
         .await
         .map_err(|e| Error::Kafka(format!("create dead-letter topic {topic}: {e}")))?;
+    let mut created = false;
     for result in results {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => created = true,
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => return Err(Error::Kafka(format!("create dead-letter topic {name}: {code}"))),
         }
     }
-    Ok(())
+    Ok(created)
 }

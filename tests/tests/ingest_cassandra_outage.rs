@@ -131,6 +131,13 @@ async fn outage(length: Duration) {
     support::produce(&producer, &topic, &records[2 * third..]).await;
     support::wait_for_table(&keyspace, &expected, Duration::from_secs(180)).await;
     ingest.wait_ready(Duration::from_secs(30));
+    // The table is whole once every pair's newest update is in; updates that lose to them may
+    // still be in flight. Wait for all of them, then check none was written twice.
+    ingest.wait_metric(
+        "stockflight_ingest_written_total",
+        records.len() as f64,
+        Duration::from_secs(60),
+    );
     // Every record written exactly once by this process: retried, never skipped, never repeated.
     assert_eq!(ingest.metric("stockflight_ingest_written_total"), records.len() as f64);
     assert_eq!(ingest.metric("stockflight_ingest_consumed_total"), records.len() as f64);
