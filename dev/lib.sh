@@ -12,6 +12,8 @@ STACK_POLL_INTERVAL=${STOCKFLIGHT_STACK_POLL_INTERVAL:-0.5}
 STACK_STOP_TIMEOUT=${STOCKFLIGHT_STACK_STOP_TIMEOUT:-60}
 # Ports handed out during this run (so two services never get the same one).
 STACK_ASSIGNED_PORTS=()
+# 1 in cluster mode (dev/stack --cluster; see dev/services/cluster.sh).
+STACK_CLUSTER=0
 
 # ---------------------------------------------------------------- messages
 
@@ -372,12 +374,33 @@ maven_classpath() {
 
 # ---------------------------------------------------------------- env file
 
+# svc_impl SVC: the prefix of the functions that run SVC in the current mode: SVC, or
+# SVC_cluster in cluster mode when SVC has a cluster implementation.
+svc_impl() {
+  if [[ $STACK_CLUSTER == 1 ]] && declare -F "${1}_cluster_running" >/dev/null; then
+    printf '%s_cluster' "$1"
+  else
+    printf '%s' "$1"
+  fi
+}
+
+# svc_listed SVC: SVC belongs in stack.env (it runs; a cluster: any of its nodes runs).
+svc_listed() {
+  local impl
+  impl=$(svc_impl "$1")
+  if declare -F "${impl}_listed" >/dev/null; then "${impl}_listed"; else "${impl}_running"; fi
+}
+
 # write_env: rewrite $STATE/stack.env with the variables of every running service.
 write_env() {
-  local svc tmp="$STATE_DIR/stack.env.tmp"
+  local svc impl tmp="$STATE_DIR/stack.env.tmp"
   : >"$tmp"
   for svc in "${STACK_SERVICES[@]}"; do
-    if "${svc}_running"; then "${svc}_env" >>"$tmp"; fi
+    impl=$(svc_impl "$svc")
+    if svc_listed "$svc"; then "${impl}_env" >>"$tmp"; fi
   done
+  if [[ $STACK_CLUSTER == 1 && -s $tmp ]]; then
+    printf 'STOCKFLIGHT_STACK_CLUSTER=1\n' >>"$tmp"
+  fi
   mv -f "$tmp" "$STATE_DIR/stack.env"
 }

@@ -17,8 +17,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable};
 use scylla::client::session::Session;
 use scylla::response::query_result::QueryRowsResult;
+use scylla::serialize::row::SerializeRow;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,6 +36,37 @@ pub const LEASE_NAME: &str = "stockflight-batch";
 /// Compare-and-set attempts to draw a fencing token before giving up (each lost attempt means
 /// another process drew one meanwhile).
 const EPOCH_ATTEMPTS: usize = 20;
+/// Tries of one lease statement that fails outright (a timeout or too few replicas: a node of
+/// the ring just went down and the coordinator has not noticed yet), about 20 s in all.
+const STATEMENT_TRIES: usize = 8;
+
+/// Runs one statement of the lease (most are lightweight transactions), retrying failures with capped exponential
+/// backoff. A compare-and-set that timed out may still have applied, so each caller's retry is
+/// written to recognise its own earlier success (see [`Lease::acquire`]).
+async fn lwt(
+    session: &Session,
+    what: &str,
+    cql: String,
+    values: impl SerializeRow + Clone,
+) -> Result<QueryRowsResult, String> {
+    let attempt = || async {
+        session
+            .query_unpaged(cql.clone(), values.clone())
+            .await
+            .map_err(|e| e.to_string())?
+            .into_rows_result()
+            .map_err(|e| e.to_string())
+    };
+    attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_times(STATEMENT_TRIES - 1),
+        )
+        .notify(|error, wait| tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "run lease: {what} failed; retrying"))
+        .await
+}
 
 /// CQL creating the lease table, idempotent.
 pub fn create_lease_table(keyspace: &str) -> String {
@@ -111,20 +144,20 @@ impl Lease {
                 .map_err(|e| cassandra("create the table of the run", &e))?;
         }
         add_epoch_column(&session, keyspace).await?;
-        let result = session
-            .query_unpaged(
-                format!(
-                    "INSERT INTO {keyspace}.{LEASE_TABLE} (name, owner, acquired_at) VALUES (?, ?, ?) \
-                     IF NOT EXISTS USING TTL ?"
-                ),
-                (LEASE_NAME, owner, CqlTimestamp(now_ms()), ttl_secs(ttl)),
-            )
-            .await
-            .map_err(|e| cassandra("take the run", &e))?
-            .into_rows_result()
-            .map_err(|e| cassandra("take the run", &e))?;
+        let result = lwt(
+            &session,
+            "take the run",
+            format!(
+                "INSERT INTO {keyspace}.{LEASE_TABLE} (name, owner, acquired_at) VALUES (?, ?, ?) \
+                 IF NOT EXISTS USING TTL ?"
+            ),
+            (LEASE_NAME, owner, CqlTimestamp(now_ms()), ttl_secs(ttl)),
+        )
+        .await
+        .map_err(|e| cassandra("take the run", &e))?;
         let (applied, holder) = lwt_outcome(&result).map_err(|e| cassandra("take the run", &e))?;
-        if !applied {
+        // Found held by this very owner: an earlier try timed out after it applied.
+        if !applied && holder.as_deref() != Some(owner) {
             return Err(Error::LeaseHeld(holder.unwrap_or_else(|| "unknown".into())));
         }
         let epoch = draw_epoch(&session, keyspace).await?;
@@ -139,19 +172,17 @@ impl Lease {
         // is rewritten with the same TTL: a cell outliving the owner (the token alone) would
         // keep the row alive past its holder, and `IF NOT EXISTS` would refuse the next run
         // with no holder to name.
-        let stamped = inner
-            .session
-            .query_unpaged(
-                format!(
-                    "UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET owner = ?, acquired_at = ?, epoch = ? \
-                     WHERE name = ? IF owner = ?"
-                ),
-                (ttl_secs(ttl), owner, CqlTimestamp(now_ms()), epoch, LEASE_NAME, owner),
-            )
-            .await
-            .map_err(|e| cassandra("stamp the token on the run", &e))?
-            .into_rows_result()
-            .map_err(|e| cassandra("stamp the token on the run", &e))?;
+        let stamped = lwt(
+            &inner.session,
+            "stamp the token on the run",
+            format!(
+                "UPDATE {keyspace}.{LEASE_TABLE} USING TTL ? SET owner = ?, acquired_at = ?, epoch = ? \
+                 WHERE name = ? IF owner = ?"
+            ),
+            (ttl_secs(ttl), owner, CqlTimestamp(now_ms()), epoch, LEASE_NAME, owner),
+        )
+        .await
+        .map_err(|e| cassandra("stamp the token on the run", &e))?;
         let (applied, holder) = lwt_outcome(&stamped).map_err(|e| cassandra("stamp the token on the run", &e))?;
         if !applied {
             return Err(Error::LeaseLost(format!(
@@ -292,38 +323,41 @@ async fn add_epoch_column(session: &Session, keyspace: &str) -> Result<(), Error
 async fn draw_epoch(session: &Session, keyspace: &str) -> Result<i64, Error> {
     let fail = |e: &dyn std::fmt::Display| Error::Cassandra(format!("draw a fencing token: {e}"));
     for _ in 0..EPOCH_ATTEMPTS {
-        let last = session
-            .query_unpaged(
-                format!("SELECT epoch FROM {keyspace}.{EPOCH_TABLE} WHERE name = ?"),
-                (LEASE_NAME,),
-            )
-            .await
-            .map_err(|e| fail(&e))?
-            .into_rows_result()
-            .map_err(|e| fail(&e))?
-            .maybe_first_row::<(Option<i64>,)>()
-            .map_err(|e| fail(&e))?;
-        let (next, result) = match last {
+        let last = lwt(
+            session,
+            "read the fencing token",
+            format!("SELECT epoch FROM {keyspace}.{EPOCH_TABLE} WHERE name = ?"),
+            (LEASE_NAME,),
+        )
+        .await
+        .map_err(|e| fail(&e))?
+        .maybe_first_row::<(Option<i64>,)>()
+        .map_err(|e| fail(&e))?;
+        // A compare-and-set that timed out after applying is lost here and the next attempt
+        // draws one more: tokens only need to grow, gaps are harmless.
+        let (next, rows) = match last {
             None | Some((None,)) => (
                 1,
-                session
-                    .query_unpaged(
-                        format!("INSERT INTO {keyspace}.{EPOCH_TABLE} (name, epoch) VALUES (?, 1) IF NOT EXISTS"),
-                        (LEASE_NAME,),
-                    )
-                    .await,
+                lwt(
+                    session,
+                    "draw a fencing token",
+                    format!("INSERT INTO {keyspace}.{EPOCH_TABLE} (name, epoch) VALUES (?, 1) IF NOT EXISTS"),
+                    (LEASE_NAME,),
+                )
+                .await,
             ),
             Some((Some(last),)) => (
                 last + 1,
-                session
-                    .query_unpaged(
-                        format!("UPDATE {keyspace}.{EPOCH_TABLE} SET epoch = ? WHERE name = ? IF epoch = ?"),
-                        (last + 1, LEASE_NAME, last),
-                    )
-                    .await,
+                lwt(
+                    session,
+                    "draw a fencing token",
+                    format!("UPDATE {keyspace}.{EPOCH_TABLE} SET epoch = ? WHERE name = ? IF epoch = ?"),
+                    (last + 1, LEASE_NAME, last),
+                )
+                .await,
             ),
         };
-        let rows = result.map_err(|e| fail(&e))?.into_rows_result().map_err(|e| fail(&e))?;
+        let rows = rows.map_err(|e| fail(&e))?;
         if lwt_outcome(&rows).map_err(|e| fail(&e))?.0 {
             return Ok(next);
         }

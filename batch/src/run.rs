@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub nodes: Vec<String>,
     /// Keyspace of the availability table.
     pub keyspace: String,
+    /// Read consistency of the scan.
+    pub consistency: stockflight_common::sections::Consistency,
     /// Concurrent token-range readers.
     pub parallelism: usize,
     /// Rows per Cassandra page.
@@ -96,6 +98,7 @@ impl RunOptions {
         Self {
             nodes: s.cassandra_nodes(),
             keyspace: s.cassandra.keyspace.clone(),
+            consistency: s.cassandra.consistency,
             parallelism: s.scan.parallelism,
             page_size: s.scan.page_size,
             split_bytes: s.scan.split_size_mb << 20,
@@ -226,6 +229,7 @@ async fn run_leased(
         page_size: options.page_size,
         retries: options.retries,
         request_timeout: options.request_timeout,
+        consistency: options.consistency,
     };
     let reader = TableReader::new(session, &options.keyspace, page_options).await?;
     let estimated = reader.estimated_bytes().await;

@@ -3,6 +3,8 @@
 //! Nothing here knows about availability data: see `stockflight-proto` for the contracts.
 
 pub mod config;
+#[cfg(feature = "cql")]
+pub mod cql;
 pub mod exit;
 pub mod http;
 pub mod sections;

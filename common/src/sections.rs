@@ -65,6 +65,54 @@ pub struct CassandraSection {
         value_name = "NAME"
     )]
     pub keyspace: String,
+    /// Consistency level of every read and write: `auto` (the default) is `local_quorum` when
+    /// the keyspace keeps more than one replica and `one` otherwise.
+    #[arg(
+        id = "cassandra.consistency",
+        long = "cassandra-consistency",
+        env = "STOCKFLIGHT_CASSANDRA_CONSISTENCY",
+        default_value = "auto",
+        value_enum,
+        value_name = "LEVEL"
+    )]
+    pub consistency: Consistency,
+}
+
+/// A Cassandra consistency level, or `auto` to derive it from the keyspace's replication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Consistency {
+    /// `local_quorum` with more than one replica, `one` with one.
+    Auto,
+    /// One replica.
+    One,
+    /// One replica in the local datacenter.
+    LocalOne,
+    /// Two replicas.
+    Two,
+    /// Three replicas.
+    Three,
+    /// A majority of all replicas.
+    Quorum,
+    /// A majority of the local datacenter's replicas.
+    LocalQuorum,
+    /// A majority in every datacenter.
+    EachQuorum,
+    /// Every replica.
+    All,
+}
+
+impl Consistency {
+    /// The level to use for a keyspace whose largest per-datacenter replication factor is
+    /// `replication_factor` (`auto` resolves here; an explicit level is kept).
+    pub fn resolve(self, replication_factor: usize) -> Self {
+        match self {
+            Self::Auto if replication_factor > 1 => Self::LocalQuorum,
+            Self::Auto => Self::One,
+            level => level,
+        }
+    }
 }
 
 impl CassandraSection {
@@ -275,8 +323,17 @@ mod tests {
     }
 
     #[test]
+    fn auto_consistency_is_local_quorum_with_replicas() {
+        assert_eq!(Consistency::Auto.resolve(1), Consistency::One);
+        assert_eq!(Consistency::Auto.resolve(3), Consistency::LocalQuorum);
+        assert_eq!(Consistency::One.resolve(3), Consistency::One);
+        assert_eq!(Consistency::All.resolve(1), Consistency::All);
+    }
+
+    #[test]
     fn keyspace_names() {
         let mut c = CassandraSection {
+            consistency: Consistency::Auto,
             nodes: "127.0.0.1:9042".into(),
             keyspace: "stock_1".into(),
         };

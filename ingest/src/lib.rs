@@ -63,7 +63,14 @@ pub async fn run(settings: IngestSettings) -> Result<(), Error> {
         .without_max_times();
 
     // Dependencies that are down at start-up are waited for, not fatal.
-    let open_store = || CassandraStore::open(&nodes, &settings.cassandra.keyspace, &ingest.replication);
+    let open_store = || {
+        CassandraStore::open(
+            &nodes,
+            &settings.cassandra.keyspace,
+            &ingest.replication,
+            settings.cassandra.consistency,
+        )
+    };
     let Some(store) = until_stopped(
         stopped(),
         open_store

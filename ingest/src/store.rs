@@ -7,6 +7,8 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::statement::prepared::PreparedStatement;
+use stockflight_common::cql;
+use stockflight_common::sections::Consistency;
 use stockflight_proto::cassandra::{self, AVAILABILITY_TABLE, State};
 use stockflight_proto::v1::AvailabilityUpdate;
 
@@ -20,7 +22,12 @@ pub struct CassandraStore {
 
 impl CassandraStore {
     /// Connects, creates the keyspace, type and table if missing, and prepares the upsert.
-    pub async fn open(nodes: &[String], keyspace: &str, replication: &str) -> Result<Self, Error> {
+    pub async fn open(
+        nodes: &[String],
+        keyspace: &str,
+        replication: &str,
+        consistency: Consistency,
+    ) -> Result<Self, Error> {
         let session = SessionBuilder::new()
             .known_nodes(nodes)
             .connection_timeout(Duration::from_secs(5))
@@ -46,6 +53,19 @@ impl CassandraStore {
         })?;
         // Replaying an upsert with its fixed timestamp changes nothing: safe for the driver to retry.
         insert.set_is_idempotent(true);
+        // The keyspace may predate this instance (its replication then is not ours): read it back.
+        session
+            .refresh_metadata()
+            .await
+            .map_err(|e| Error::Cassandra(format!("read the cluster's metadata: {e}")))?;
+        let level = cql::consistency(&session, keyspace, consistency);
+        insert.set_consistency(level);
+        tracing::info!(
+            keyspace,
+            replication_factor = cql::replication_factor(&session, keyspace),
+            consistency = ?level,
+            "writes prepared (token-aware routing)"
+        );
         Ok(Self { session, insert })
     }
 

@@ -206,6 +206,34 @@ pub fn cassandra_pid() -> u32 {
     pid
 }
 
+/// The pid of node `n` (1-based) of `service` (`cassandra` or `kafka`) of a cluster stack
+/// (`dev/stack up --cluster`), read from the pid file listed in
+/// `STOCKFLIGHT_STACK_<SERVICE>_PID_FILES` and checked to be that service's JVM.
+pub fn cluster_node_pid(service: &str, n: usize) -> u32 {
+    let files = require(&format!("STOCKFLIGHT_STACK_{}_PID_FILES", service.to_uppercase()));
+    let file = files
+        .split(',')
+        .nth(n - 1)
+        .unwrap_or_else(|| panic!("no node {n} in {files}: is this a cluster stack (dev/stack up --cluster)?"));
+    let pid: u32 = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .trim()
+        .parse()
+        .expect("a pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_else(|e| panic!("{service} node {n} (pid {pid}) runs: {e}"));
+    let main = if service == "kafka" {
+        "kafka.Kafka"
+    } else {
+        "CassandraDaemon"
+    };
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains(main),
+        "pid {pid} ({file}) is not {service}"
+    );
+    pid
+}
+
 /// Runs `dev/stack ARGS...` on the test stack; panics with its output if it fails.
 pub fn stack(args: &[&str]) -> String {
     let output = std::process::Command::new(repo_root().join("dev/stack"))

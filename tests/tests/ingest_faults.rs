@@ -5,70 +5,10 @@
 #[path = "support/ingest/mod.rs"]
 mod support;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use stockflight_tests::unique;
-use support::{Ingest, StreamSpec};
-
-/// A stream being produced in the background, in chunks with pauses, so it is still flowing
-/// while a test injects faults; `done` turns true once every record is in Kafka.
-struct FlowingStream {
-    topic: String,
-    keyspace: String,
-    group: String,
-    expected: HashMap<(String, String), support::Row>,
-    done: Arc<AtomicBool>,
-    producing: tokio::task::JoinHandle<()>,
-}
-
-impl FlowingStream {
-    /// Creates a fresh topic with `partitions`, keyspace and group, and starts producing
-    /// `updates` generated records from `seed` in chunks of 500 every 500 ms.
-    async fn start(name: &str, partitions: i32, updates: usize, seed: u64) -> Self {
-        let topic = unique(name);
-        support::create_topic(&topic, partitions).await;
-        let records = support::generate(&StreamSpec {
-            items: 500,
-            nodes: 10,
-            updates,
-            seed,
-        });
-        let expected = support::model(&records);
-        let done = Arc::new(AtomicBool::new(false));
-        let producing = {
-            let (topic, records, done) = (topic.clone(), records.clone(), Arc::clone(&done));
-            tokio::spawn(async move {
-                let producer = support::producer();
-                for part in records.chunks(500) {
-                    support::produce(&producer, &topic, part).await;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                done.store(true, Ordering::SeqCst);
-            })
-        };
-        Self {
-            topic,
-            keyspace: unique("ingest"),
-            group: unique("group"),
-            expected,
-            done,
-            producing,
-        }
-    }
-
-    fn flowing(&self) -> bool {
-        !self.done.load(Ordering::SeqCst)
-    }
-
-    /// Waits for the producer to finish, then for the table to equal the model of the stream.
-    async fn wait_table(self) {
-        self.producing.await.expect("producer");
-        support::wait_for_table(&self.keyspace, &self.expected, Duration::from_secs(180)).await;
-    }
-}
+use support::Ingest;
+use support::flowing::FlowingStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_restarts_lose_nothing() {

@@ -85,6 +85,7 @@ fn the_row_is_always_the_newest_whole_update() {
             &nodes,
             &keyspace,
             "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+            stockflight_common::sections::Consistency::Auto,
         )
         .await
         .expect("open the store");

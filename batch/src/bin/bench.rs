@@ -99,6 +99,7 @@ fn page_options() -> PageOptions {
         page_size: 5000,
         retries: 5,
         request_timeout: std::time::Duration::from_secs(15),
+        consistency: stockflight_common::sections::Consistency::Auto,
     }
 }
 
@@ -133,6 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let options = RunOptions {
                 nodes: vec![cli.cassandra.clone()],
                 keyspace: cli.keyspace.clone(),
+                consistency: page_options().consistency,
                 parallelism: cli.parallelism,
                 page_size: page_options().page_size,
                 split_bytes: 64 << 20,

@@ -10,8 +10,12 @@ use arrow::record_batch::RecordBatch;
 use backon::{ExponentialBuilder, Retryable};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::unprepared::Statement;
+use stockflight_common::cql;
+use stockflight_common::sections::Consistency;
 use stockflight_proto::cassandra::{AVAILABILITY_TABLE, State};
 
 use super::ranges::TokenRange;
@@ -64,6 +68,8 @@ pub struct PageOptions {
     pub retries: usize,
     /// Time a page request may take before it counts as failed (and is retried).
     pub request_timeout: Duration,
+    /// Read consistency (`auto`: local quorum when the keyspace has replicas, else one).
+    pub consistency: Consistency,
 }
 
 /// A connected reader of the availability table.
@@ -88,6 +94,9 @@ impl TableReader {
             .map_err(|e| Error::Cassandra(format!("prepare the scan of {keyspace}.{AVAILABILITY_TABLE}: {e}")))?;
         select.set_page_size(options.page_size);
         select.set_request_timeout(Some(options.request_timeout));
+        let level = cql::consistency(&session, keyspace, options.consistency);
+        select.set_consistency(level);
+        tracing::debug!(keyspace, consistency = ?level, "scan prepared");
         Ok(Self {
             session,
             select,
@@ -104,31 +113,65 @@ impl TableReader {
     /// The table's estimated size in bytes from `system.size_estimates` (0 when Cassandra has
     /// not computed estimates yet, e.g. right after the table was created).
     ///
-    /// The table is node-local: the coordinator reports only its own ranges, so their total is
-    /// scaled up by the share of the ring they cover.
+    /// The table is node-local and each node reports only its own ranges: every node is asked,
+    /// and a total that still misses part of the ring (a node down) is scaled up by the share
+    /// of the ring covered.
     pub async fn estimated_bytes(&self) -> u64 {
-        let result = self
-            .session
-            .query_unpaged(
-                "SELECT range_start, range_end, partitions_count, mean_partition_size FROM system.size_estimates \
-                 WHERE keyspace_name = ? AND table_name = ?",
-                (&self.keyspace, AVAILABILITY_TABLE),
-            )
-            .await;
-        let rows = match result
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.into_rows_result().map_err(|e| e.to_string()))
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "size estimates unreadable; splitting by parallelism only");
-                return 0;
+        // Each node reports only the ranges it owns: ask every node of the ring, not the one
+        // the driver happens to pick, and merge (a range reported twice counts once).
+        let nodes = self.session.get_cluster_state().get_nodes_info().to_vec();
+        let mut merged: std::collections::HashMap<(i64, i64), u64> = std::collections::HashMap::new();
+        let mut answered = 0;
+        for node in &nodes {
+            match self.node_estimates(node).await {
+                Ok(ranges) => {
+                    answered += 1;
+                    for r in ranges {
+                        let bytes = merged.entry((r.start, r.end)).or_default();
+                        *bytes = (*bytes).max(r.bytes);
+                    }
+                }
+                Err(e) => tracing::warn!(node = %node.address, error = %e, "size estimates of a node unreadable"),
             }
-        };
-        let Ok(iter) = rows.rows::<(String, String, Option<i64>, Option<i64>)>() else {
+        }
+        if answered == 0 {
+            tracing::warn!("size estimates unreadable; splitting by parallelism only");
             return 0;
-        };
-        let estimates: Vec<RangeEstimate> = iter
+        }
+        let estimates: Vec<RangeEstimate> = merged
+            .into_iter()
+            .map(|((start, end), bytes)| RangeEstimate { start, end, bytes })
+            .collect();
+        tracing::debug!(
+            nodes = nodes.len(),
+            answered,
+            ranges = estimates.len(),
+            "size estimates gathered"
+        );
+        ring_estimate(&estimates)
+    }
+
+    /// The `system.size_estimates` rows of one node (a node-local table).
+    async fn node_estimates(&self, node: &Arc<scylla::cluster::Node>) -> Result<Vec<RangeEstimate>, String> {
+        let mut query = Statement::new(
+            "SELECT range_start, range_end, partitions_count, mean_partition_size FROM system.size_estimates \
+             WHERE keyspace_name = ? AND table_name = ?",
+        );
+        query.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+            NodeIdentifier::Node(Arc::clone(node)),
+            None,
+        )));
+        let rows = self
+            .session
+            .query_unpaged(query, (&self.keyspace, AVAILABILITY_TABLE))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_rows_result()
+            .map_err(|e| e.to_string())?;
+        let iter = rows
+            .rows::<(String, String, Option<i64>, Option<i64>)>()
+            .map_err(|e| e.to_string())?;
+        Ok(iter
             .filter_map(Result::ok)
             .filter_map(|(start, end, count, mean)| {
                 Some(RangeEstimate {
@@ -137,8 +180,7 @@ impl TableReader {
                     bytes: (count.unwrap_or(0).max(0) as u64).saturating_mul(mean.unwrap_or(0).max(0) as u64),
                 })
             })
-            .collect();
-        ring_estimate(&estimates)
+            .collect())
     }
 
     /// Reads one page of `range` starting at `paging`, retrying a failed request with backoff
@@ -207,8 +249,8 @@ pub struct RangeEstimate {
     pub bytes: u64,
 }
 
-/// The whole table's estimated bytes from the ranges one node reports: their sum divided by
-/// the share of the ring they cover.
+/// The whole table's estimated bytes from the ranges the nodes report: their sum divided by
+/// the share of the ring they cover (all of it once every node answered).
 pub fn ring_estimate(ranges: &[RangeEstimate]) -> u64 {
     let ring = u64::MAX as f64 + 1.0;
     let covered: f64 = ranges

@@ -15,6 +15,8 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::ExecutionError;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
+use stockflight_common::cql;
+use stockflight_common::sections::Consistency;
 use stockflight_ingest::store::CassandraStore;
 use stockflight_proto::v1::{AvailabilityStatus, AvailabilityUpdate};
 use tokio::task::JoinSet;
@@ -29,9 +31,13 @@ struct Args {
         default_value = "127.0.0.1:9042"
     )]
     nodes: String,
-    /// Keyspace (created if missing, SimpleStrategy RF 1).
+    /// Keyspace (created if missing with `--replication-factor`).
     #[arg(long = "cassandra-keyspace", default_value = "stockflight_bench_ceiling")]
     keyspace: String,
+    /// SimpleStrategy replication factor of the keyspace; both modes write at `auto`
+    /// consistency (one with RF 1, local quorum above).
+    #[arg(long = "replication-factor", default_value_t = 1)]
+    replication_factor: u32,
     /// Rows written per level.
     #[arg(long = "rows", default_value_t = 500_000)]
     rows: u64,
@@ -71,7 +77,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         CassandraStore::open(
             &nodes,
             &args.keyspace,
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+            &format!(
+                "{{'class': 'SimpleStrategy', 'replication_factor': {}}}",
+                args.replication_factor
+            ),
+            Consistency::Auto,
         )
         .await?,
     );
@@ -134,6 +144,7 @@ impl Plain {
             )
             .await?;
         session.await_schema_agreement().await?;
+        session.refresh_metadata().await?;
         let mut insert = session
             .prepare(format!(
                 "INSERT INTO {keyspace}.availability_plain (item_id, node_id, available_qty, reserved_qty, status, \
@@ -141,6 +152,7 @@ impl Plain {
             ))
             .await?;
         insert.set_is_idempotent(true);
+        insert.set_consistency(cql::consistency(&session, keyspace, Consistency::Auto));
         Ok(Self { session, insert })
     }
 

@@ -131,6 +131,11 @@ pub fn generate(n_items: usize, n_nodes: usize, density: u64, seed: u64) -> Data
 
 /// Connects to the test Cassandra and creates a fresh keyspace with the availability table.
 pub async fn cassandra_keyspace(prefix: &str) -> (Session, String) {
+    cassandra_keyspace_with(prefix, "{'class': 'SimpleStrategy', 'replication_factor': 1}").await
+}
+
+/// [`cassandra_keyspace`] with the keyspace's `replication` map (CQL).
+pub async fn cassandra_keyspace_with(prefix: &str, replication: &str) -> (Session, String) {
     let nodes = require("STOCKFLIGHT_CASSANDRA_NODES");
     let session = SessionBuilder::new()
         .known_nodes(nodes.split(','))
@@ -138,7 +143,7 @@ pub async fn cassandra_keyspace(prefix: &str) -> (Session, String) {
         .await
         .expect("connect to Cassandra");
     let keyspace = unique(prefix);
-    for ddl in cassandra::create_schema(&keyspace, "{'class': 'SimpleStrategy', 'replication_factor': 1}") {
+    for ddl in cassandra::create_schema(&keyspace, replication) {
         session.query_unpaged(ddl, ()).await.expect("create the schema");
     }
     (session, keyspace)
@@ -163,7 +168,12 @@ impl Loaded {
     /// Loads `data` into a new keyspace and its reference data into a new directory, both
     /// named after `prefix`.
     pub async fn local(prefix: &str, data: &DataSet) -> Self {
-        let (session, keyspace) = cassandra_keyspace(prefix).await;
+        Self::local_with(prefix, data, "{'class': 'SimpleStrategy', 'replication_factor': 1}").await
+    }
+
+    /// [`Loaded::local`] into a keyspace with `replication` (CQL map).
+    pub async fn local_with(prefix: &str, data: &DataSet, replication: &str) -> Self {
+        let (session, keyspace) = cassandra_keyspace_with(prefix, replication).await;
         insert(&session, &keyspace, &data.rows).await;
         let dir = std::env::temp_dir().join(unique(prefix));
         let section = stockflight_common::sections::StorageSection::local(dir.display().to_string());

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod flowing;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -265,7 +267,7 @@ pub async fn create_topic_with(topic: &str, partitions: i32, configs: &[(&str, &
         .set("bootstrap.servers", brokers())
         .create()
         .expect("admin client");
-    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
     for (key, value) in configs {
         new = new.set(key, value);
     }
@@ -371,6 +373,11 @@ pub async fn read_n(topic: &str, n: usize, timeout: Duration) -> Vec<rdkafka::me
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, consumer.recv()).await {
             Ok(Ok(message)) => out.push(message.detach()),
+            // A broker of a cluster down (a test killed it): the client moves to the others.
+            Ok(Err(rdkafka::error::KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
+                | rdkafka::types::RDKafkaErrorCode::AllBrokersDown,
+            ))) => {}
             Ok(Err(err)) => panic!("reading {topic}: {err}"),
             Err(_) => panic!("only {} of {n} records in {topic} within {timeout:?}", out.len()),
         }
