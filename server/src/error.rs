@@ -37,6 +37,10 @@ pub enum Error {
     /// `CURRENT` or a file it lists is unusable.
     #[error("snapshot {run_id}: {reason}")]
     Snapshot { run_id: String, reason: String },
+    /// A ticket names a snapshot this replica no longer (or not yet) serves: the query was
+    /// planned on another one, so running it here would mix two snapshots.
+    #[error("the query was planned on snapshot {0}, which this server no longer serves; run the statement again")]
+    SnapshotGone(String),
     /// The SQL does not parse.
     #[error("SQL parse error: {0}")]
     Sql(String),
@@ -101,6 +105,7 @@ impl Error {
             Self::Timeout(_) => Code::DeadlineExceeded,
             Self::Busy(_) | Self::TooManyRows(_) => Code::ResourceExhausted,
             Self::Cancelled => Code::Cancelled,
+            Self::SnapshotGone(_) => Code::Aborted,
             Self::Query(e) => datafusion_code(e),
             Self::Arrow(_) => Code::InvalidArgument,
             Self::Storage(_) | Self::Snapshot { .. } => Code::Unavailable,

@@ -117,7 +117,24 @@ pub struct AuthSection {
         value_name = "SECONDS"
     )]
     pub token_ttl_secs: u64,
+    /// Keys that sign and verify the Bearer tokens Handshake hands out, whitespace-separated
+    /// `KEY_ID:SECRET` entries (secret: at least 32 characters). The first signs, every one
+    /// verifies: give all replicas the same list so any of them accepts a token another issued;
+    /// rotate by adding a key second, then moving it first, then dropping the old one after a
+    /// token lifetime. Empty: a random key per process (tokens valid on that replica only).
+    #[arg(
+        id = "auth.signing_keys",
+        long = "auth-signing-keys",
+        env = "STOCKFLIGHT_AUTH_SIGNING_KEYS",
+        default_value = "",
+        value_name = "KEY_ID:SECRET ...",
+        hide_env_values = true
+    )]
+    pub signing_keys: String,
 }
+
+/// Shortest secret of an `auth.signing_keys` entry (HS256 wants 256 bits of key).
+const MIN_SIGNING_SECRET: usize = 32;
 
 /// TLS for the Flight SQL endpoint (rustls); off unless a certificate is given.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
@@ -249,6 +266,15 @@ impl AuthSection {
         self.tokens.split_whitespace().map(String::from).collect()
     }
 
+    /// The `(key id, secret)` pairs of `auth.signing_keys`, the signing key first.
+    pub fn signing_key_list(&self) -> Vec<(String, String)> {
+        self.signing_keys
+            .split_whitespace()
+            .filter_map(|e| e.split_once(':'))
+            .map(|(id, secret)| (id.to_string(), secret.to_string()))
+            .collect()
+    }
+
     /// Whether any credential is configured (authentication on).
     pub fn enabled(&self) -> bool {
         !self.users.trim().is_empty() || !self.tokens.trim().is_empty()
@@ -276,6 +302,30 @@ impl AuthSection {
         }
         if self.token_ttl_secs == 0 {
             return Err(ConfigError::invalid("auth.token_ttl_secs", "must be at least 1"));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for entry in self.signing_keys.split_whitespace() {
+            let Some((id, secret)) = entry.split_once(':') else {
+                return Err(ConfigError::invalid(
+                    "auth.signing_keys",
+                    "an entry is not KEY_ID:SECRET (the secret is not shown)",
+                ));
+            };
+            if id.is_empty() || !ids.insert(id) {
+                return Err(ConfigError::invalid(
+                    "auth.signing_keys",
+                    format!("key id `{id}` is empty or given twice"),
+                ));
+            }
+            if secret.len() < MIN_SIGNING_SECRET {
+                return Err(ConfigError::invalid(
+                    "auth.signing_keys",
+                    format!(
+                        "key `{id}`: the secret has {} characters, fewer than {MIN_SIGNING_SECRET}",
+                        secret.len()
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -77,16 +77,20 @@ async fn survives(name: &str, seed: u64, fault: impl FnOnce()) {
     let malformed = stream.wait_table().await;
     support::wait_committed_to_end(&topic, &group, Duration::from_secs(180));
     assert!(ingest.is_running(), "ingest survived the fault");
+    // A failed commit on revocation (the group lost this member when its coordinator died) is
+    // the one way records are read twice, and with them their dead letters written twice.
+    let reread = ingest.logged("commit on revocation failed; the next owner re-reads from the last commit") > 0;
     ingest.terminate();
     support::assert_committed_to_end(&topic, &group);
 
-    // The dead-letter topic holds exactly the malformed records: each once, none else.
+    // The dead-letter topic holds exactly the malformed records, none else; each once unless
+    // the records were read again (dead letters are at least once, ingest/README.md).
     let dlq = format!("{topic}.dlq");
     let total: i64 = support::offsets(&dlq, &stockflight_tests::unique("dlq_count"))
         .values()
         .map(|(_, end)| end)
         .sum();
-    let letters = support::read_n(&dlq, MALFORMED, Duration::from_secs(60)).await;
+    let letters = support::read_n(&dlq, total as usize, Duration::from_secs(60)).await;
     let origins: Vec<(i32, i64)> = letters
         .iter()
         .map(|m| {
@@ -96,11 +100,13 @@ async fn survives(name: &str, seed: u64, fault: impl FnOnce()) {
         })
         .collect();
     let unique_origins: BTreeSet<_> = origins.iter().copied().collect();
-    assert_eq!(
-        total as usize, MALFORMED,
-        "{dlq} holds {total} records for {MALFORMED} malformed ones: {origins:?}"
-    );
     assert_eq!(unique_origins, malformed.iter().copied().collect::<BTreeSet<_>>());
+    if !reread {
+        assert_eq!(
+            total as usize, MALFORMED,
+            "{dlq} holds {total} records for {MALFORMED} malformed ones, and nothing was read twice: {origins:?}"
+        );
+    }
     for m in &letters {
         assert!(
             m.payload().is_some_and(|p| p.starts_with(&[0x00, 0x01, 0x02])),

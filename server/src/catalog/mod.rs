@@ -10,7 +10,7 @@ pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
@@ -38,6 +38,9 @@ pub const CATALOG: &str = "stockflight";
 pub const SCHEMA: &str = "public";
 /// How many object metadata requests run at once while a snapshot loads.
 const HEAD_CONCURRENCY: usize = 16;
+/// How long the replaced snapshot still answers queries planned on it (a FlightInfo's ticket is
+/// redeemed within moments; this covers a slow client and replicas swapping apart).
+pub const PREVIOUS_GRACE: Duration = Duration::from_secs(120);
 
 /// One published snapshot, ready to query.
 pub struct Snapshot {
@@ -51,6 +54,14 @@ pub struct Snapshot {
     pub results: Arc<ResultCache>,
     runtime: Arc<RuntimeEnv>,
     store_url: Url,
+}
+
+impl Snapshot {
+    /// What identifies this publication across replicas: the run id and when it was published
+    /// (a run id published twice is two snapshots).
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.manifest.run_id, self.manifest.published_at)
+    }
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -75,6 +86,12 @@ pub struct Catalog {
     storage: Storage,
     runtime: Arc<RuntimeEnv>,
     current: RwLock<Option<Arc<Snapshot>>>,
+    /// The snapshot served before the current one, and when it was replaced: queries planned on
+    /// it (here or on a replica that swapped later) still run on it for [`PREVIOUS_GRACE`].
+    previous: RwLock<Option<(Arc<Snapshot>, Instant)>>,
+    /// Serialises loads: concurrent refreshes (the poller, a ticket naming a newer snapshot)
+    /// load a snapshot once.
+    loading: tokio::sync::Mutex<()>,
     generation: AtomicU64,
     memory_budget: usize,
     result_cache_bytes: u64,
@@ -117,6 +134,8 @@ impl Catalog {
             storage,
             runtime,
             current: RwLock::new(None),
+            previous: RwLock::new(None),
+            loading: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
             memory_budget: 0,
             result_cache_bytes: 0,
@@ -149,8 +168,43 @@ impl Catalog {
             .ok_or_else(|| Error::NoSnapshot(format!("{} has no {CURRENT_POINTER}", self.storage.location())))
     }
 
+    /// The snapshot whose [`Snapshot::id`] is `id`: the current one, the previous one within its
+    /// grace, or, when `id` is newer than what this replica has loaded (another replica swapped
+    /// first), the one `CURRENT` names after a refresh. Never another snapshot: a query planned
+    /// on one runs on that one or fails with [`Error::SnapshotGone`].
+    pub async fn snapshot(&self, id: &str) -> Result<Arc<Snapshot>, Error> {
+        if let Some(found) = self.served(id) {
+            return Ok(found);
+        }
+        self.refresh().await?;
+        self.served(id).ok_or_else(|| Error::SnapshotGone(id.to_string()))
+    }
+
+    fn served(&self, id: &str) -> Option<Arc<Snapshot>> {
+        if let Ok(current) = self.current()
+            && current.id() == id
+        {
+            return Some(current);
+        }
+        let previous = self.previous.read().expect("catalog lock");
+        previous
+            .as_ref()
+            .filter(|(snapshot, replaced)| replaced.elapsed() < PREVIOUS_GRACE && snapshot.id() == id)
+            .map(|(snapshot, _)| snapshot.clone())
+    }
+
     /// Loads the snapshot `CURRENT` names if it is not the one served; returns its run id if it swapped.
     pub async fn refresh(&self) -> Result<Option<String>, Error> {
+        let _loading = self.loading.lock().await;
+        {
+            let mut previous = self.previous.write().expect("catalog lock");
+            if previous
+                .as_ref()
+                .is_some_and(|(_, replaced)| replaced.elapsed() >= PREVIOUS_GRACE)
+            {
+                *previous = None;
+            }
+        }
         let store = self.storage.store();
         let bytes = match store.get(&Path::from(CURRENT_POINTER)).await {
             Ok(got) => got.bytes().await.map_err(|e| unavailable("CURRENT", e))?,
@@ -168,7 +222,10 @@ impl Catalog {
         }
         let run_id = manifest.run_id.clone();
         let snapshot = self.load(manifest).await?;
-        *self.current.write().expect("catalog lock") = Some(Arc::new(snapshot));
+        let replaced = self.current.write().expect("catalog lock").replace(Arc::new(snapshot));
+        if let Some(replaced) = replaced {
+            *self.previous.write().expect("catalog lock") = Some((replaced, Instant::now()));
+        }
         Ok(Some(run_id))
     }
 
@@ -435,6 +492,94 @@ mod tests {
             .unwrap()
             .value(0);
         assert_eq!(sum, 30);
+    }
+
+    /// Publishes a one-table snapshot `run_id` whose only row is `qty`.
+    async fn publish(store: &Arc<dyn ObjectStore>, run_id: &str, qty: i64) {
+        use arrow::array::{Int64Array, RecordBatch};
+        use stockflight_proto::layout::MANIFEST_FORMAT_VERSION;
+
+        let batch = RecordBatch::try_from_iter([("qty", Arc::new(Int64Array::from(vec![qty])) as _)]).unwrap();
+        let mut buf = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let path = format!("snapshots/{run_id}/t/part-0.parquet");
+        store.put(&Path::from(path.as_str()), buf.into()).await.unwrap();
+        let manifest = SnapshotManifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            run_id: run_id.into(),
+            started_at: "2026-11-25T06:00:00Z".into(),
+            published_at: format!("2026-11-25T06:0{qty}:00Z"),
+            tables: [("t".to_string(), table(&[path.as_str()], &[]))].into(),
+        };
+        store
+            .put(&Path::from(CURRENT_POINTER), manifest.to_json().into())
+            .await
+            .unwrap();
+    }
+
+    async fn qty(snapshot: &Snapshot) -> i64 {
+        use arrow::array::Int64Array;
+        let batches = snapshot
+            .ctx
+            .sql("SELECT qty FROM t")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
+    }
+
+    /// Two replicas over one store that swap snapshots at different moments: a ticket planned
+    /// on either runs on the snapshot it was planned on, on both, or fails; never on another.
+    #[tokio::test]
+    async fn a_ticket_runs_on_the_snapshot_it_was_planned_on_whichever_replica_redeems_it() {
+        use object_store::memory::InMemory;
+        use stockflight_common::storage::StorageLocation;
+
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let replica = || {
+            let location = StorageLocation::S3 {
+                bucket: "b".into(),
+                prefix: String::new(),
+            };
+            Catalog::new(Storage::from_store(store.clone(), location), runtime_env().unwrap())
+        };
+        let (a, b) = (replica(), replica());
+        publish(&store, "r1", 1).await;
+        a.refresh().await.unwrap();
+        b.refresh().await.unwrap();
+        let first = a.current().unwrap().id();
+        assert_eq!(
+            first,
+            b.current().unwrap().id(),
+            "the same publication has one id everywhere"
+        );
+
+        // r2 is published; replica a swaps, b has not polled yet.
+        publish(&store, "r2", 2).await;
+        assert_eq!(a.refresh().await.unwrap().as_deref(), Some("r2"));
+        let second = a.current().unwrap().id();
+        assert_ne!(first, second);
+        // A ticket planned on a (r2) redeemed on b: b loads r2 rather than answer from r1.
+        assert_eq!(qty(&b.snapshot(&second).await.unwrap()).await, 2);
+        // A ticket planned on r1 before the swap, redeemed on a: still r1 (the previous one).
+        assert_eq!(qty(&a.snapshot(&first).await.unwrap()).await, 1);
+        assert_eq!(qty(&b.snapshot(&first).await.unwrap()).await, 1);
+        // A snapshot neither serves (two swaps ago, or never published): refused, with Aborted.
+        publish(&store, "r3", 3).await;
+        a.refresh().await.unwrap();
+        let err = a.snapshot(&first).await.unwrap_err();
+        assert!(matches!(err, Error::SnapshotGone(_)), "{err}");
+        assert_eq!(err.code(), tonic::Code::Aborted);
+        assert!(matches!(a.snapshot("r9@never").await, Err(Error::SnapshotGone(_))));
     }
 
     #[test]

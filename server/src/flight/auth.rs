@@ -1,26 +1,55 @@
 //! Authentication: Basic credentials (argon2 hashes from `auth.users`) exchanged in Handshake for
 //! expiring Bearer tokens; static tokens from `auth.tokens`; off when neither is configured.
+//!
+//! The tokens Handshake hands out are JWTs signed with HS256 by the first key of
+//! `auth.signing_keys` (its id in the header's `kid`) and carry the user and the expiry, so
+//! any replica configured with the same keys verifies them without shared state.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
 
 use crate::error::Error;
 use crate::settings::AuthSection;
 
-/// Who may call, and the tokens handed out.
-#[derive(Debug)]
+/// The `iss` claim of the tokens this server signs.
+const ISSUER: &str = "stockflight-server";
+
+/// Who may call, and the keys of the tokens handed out.
 pub struct Auth {
     users: HashMap<String, String>,
     static_tokens: HashSet<String>,
-    issued: Mutex<HashMap<String, (String, Instant)>>,
+    signing: (String, EncodingKey),
+    verifying: HashMap<String, DecodingKey>,
+    validation: Validation,
     ttl: Duration,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("users", &self.users.len())
+            .field("static_tokens", &self.static_tokens.len())
+            .field("signing_key", &self.signing.0)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims of a token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    iat: u64,
+    exp: u64,
 }
 
 /// The outcome of a Handshake.
@@ -33,12 +62,34 @@ pub enum Login {
 }
 
 impl Auth {
-    /// From the `auth` section.
+    /// From the `auth` section (validated: every signing key is `id:secret`).
     pub fn new(section: &AuthSection) -> Self {
+        let mut keys = section.signing_key_list();
+        if keys.is_empty() {
+            if !section.user_list().is_empty() {
+                tracing::warn!(
+                    "auth.signing_keys is empty: tokens are signed with a random key and valid on this process only; \
+                     give every replica the same auth.signing_keys"
+                );
+            }
+            let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+            keys.push(("local".into(), secret));
+        }
+        let verifying = keys
+            .iter()
+            .map(|(id, secret)| (id.clone(), DecodingKey::from_secret(secret.as_bytes())))
+            .collect();
+        let (id, secret) = &keys[0];
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         Self {
             users: section.user_list().into_iter().collect(),
             static_tokens: section.token_list().into_iter().collect(),
-            issued: Mutex::new(HashMap::new()),
+            signing: (id.clone(), EncodingKey::from_secret(secret.as_bytes())),
+            verifying,
+            validation,
             ttl: Duration::from_secs(section.token_ttl_secs),
         }
     }
@@ -80,7 +131,7 @@ impl Auth {
                 if !ok {
                     return Err(Error::Unauthenticated("invalid user name or password".into()));
                 }
-                Ok(Login::Token(self.issue(user)))
+                self.issue(user).map(Login::Token)
             }
             Credentials::Bearer(token) => self.bearer(&token).map(|_| Login::Token(token)),
             Credentials::None => Err(Error::Unauthenticated(
@@ -93,22 +144,36 @@ impl Auth {
         if self.static_tokens.contains(token) {
             return Ok("token".into());
         }
-        let issued = self.issued.lock().expect("token lock");
-        match issued.get(token) {
-            Some((user, expires)) if *expires > Instant::now() => Ok(user.clone()),
-            Some(_) => Err(Error::Unauthenticated("token expired: log in again".into())),
-            None => Err(Error::Unauthenticated("unknown token".into())),
+        let unknown = || Error::Unauthenticated("unknown token".into());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unknown())?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or_else(|| {
+                Error::Unauthenticated("token signed with a key this server does not have (auth.signing_keys)".into())
+            })?;
+        match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
+            Ok(data) => Ok(data.claims.sub),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                Err(Error::Unauthenticated("token expired: log in again".into()))
+            }
+            Err(_) => Err(unknown()),
         }
     }
 
-    fn issue(&self, user: String) -> String {
-        let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        let now = Instant::now();
-        let mut issued = self.issued.lock().expect("token lock");
-        // Expired tokens are kept for one more lifetime so their holders learn why they failed.
-        issued.retain(|_, (_, expires)| *expires + self.ttl > now);
-        issued.insert(token.clone(), (user, now + self.ttl));
-        token
+    fn issue(&self, user: String) -> Result<String, Error> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let claims = Claims {
+            sub: user,
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + self.ttl.as_secs(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing.0.clone());
+        jsonwebtoken::encode(&header, &claims, &self.signing.1)
+            .map_err(|e| Error::Internal(format!("sign a token: {e}")))
     }
 }
 
@@ -173,13 +238,90 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 
+    const K1: &str = "k1:0123456789abcdef0123456789abcdef";
+    const K2: &str = "k2:fedcba9876543210fedcba9876543210";
+
     fn auth(ttl: u64) -> Auth {
+        auth_with_keys(ttl, "")
+    }
+
+    fn auth_with_keys(ttl: u64, keys: &str) -> Auth {
         let hash = hash_password("s3cret").unwrap();
         Auth::new(&AuthSection {
             users: format!("alice:{hash}"),
             tokens: "static-1".into(),
             token_ttl_secs: ttl,
+            signing_keys: keys.into(),
         })
+    }
+
+    async fn login(auth: &Auth) -> String {
+        let basic = format!("Basic {}", STANDARD.encode("alice:s3cret"));
+        let Login::Token(token) = auth.login(&header(&basic)).await.unwrap() else {
+            panic!("a token")
+        };
+        token
+    }
+
+    fn bearer(token: &str) -> MetadataMap {
+        header(&format!("Bearer {token}"))
+    }
+
+    #[tokio::test]
+    async fn replicas_with_the_same_keys_accept_each_others_tokens_and_rotation_keeps_them() {
+        let a = auth_with_keys(60, K1);
+        let token = login(&a).await;
+        // Another replica, same key: accepts. One mid-rotation (new key first, old kept): accepts.
+        assert_eq!(auth_with_keys(60, K1).check(&bearer(&token)).unwrap(), "alice");
+        let rotating = auth_with_keys(60, &format!("{K2} {K1}"));
+        assert_eq!(rotating.check(&bearer(&token)).unwrap(), "alice");
+        // What the rotating replica signs, a replica that does not know the new key yet refuses
+        // by name; once the old key is dropped, the old tokens are refused.
+        let new_token = login(&rotating).await;
+        let err = a.check(&bearer(&new_token)).unwrap_err().to_string();
+        assert!(err.contains("key this server does not have"), "{err}");
+        assert!(auth_with_keys(60, K2).check(&bearer(&token)).is_err());
+        // A per-process random key: valid on that process only.
+        assert!(auth(60).check(&bearer(&login(&auth(60)).await)).is_err());
+    }
+
+    #[test]
+    fn expired_and_tampered_tokens_are_refused() {
+        let a = auth_with_keys(60, K1);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let sign = |exp: u64, sub: &str| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("k1".into());
+            let claims = Claims {
+                sub: sub.into(),
+                iss: ISSUER.into(),
+                iat: now - 100,
+                exp,
+            };
+            jsonwebtoken::encode(&header, &claims, &a.signing.1).unwrap()
+        };
+        assert_eq!(a.check(&bearer(&sign(now + 30, "bob"))).unwrap(), "bob");
+        let err = a.check(&bearer(&sign(now - 1, "bob"))).unwrap_err().to_string();
+        assert!(err.contains("token expired"), "{err}");
+        // Another user's name in a token signed for bob: the signature no longer matches.
+        let token = sign(now + 30, "bob");
+        let forged_claims = STANDARD_NO_PAD.encode(
+            format!(
+                r#"{{"sub":"alice","iss":"{ISSUER}","iat":{},"exp":{}}}"#,
+                now - 100,
+                now + 30
+            )
+            .as_bytes(),
+        );
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            forged_claims.replace('+', "-").replace('/', "_"),
+            parts[2]
+        );
+        let err = a.check(&bearer(&forged)).unwrap_err().to_string();
+        assert!(err.contains("unknown token"), "{err}");
     }
 
     fn header(value: &str) -> MetadataMap {

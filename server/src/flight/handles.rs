@@ -34,6 +34,10 @@ pub struct QueryTicket {
     /// Bound parameters as in [`PreparedHandle::params`].
     #[prost(bytes = "vec", tag = "3")]
     pub params: Vec<u8>,
+    /// The snapshot the query was planned on ([`crate::catalog::Snapshot::id`]): whichever
+    /// replica redeems the ticket runs it on that snapshot, or refuses; empty: the current one.
+    #[prost(string, tag = "4")]
+    pub snapshot: String,
 }
 
 /// Encodes a message.

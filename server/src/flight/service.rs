@@ -76,11 +76,12 @@ impl StockflightFlightSql {
         params: Vec<u8>,
         descriptor: FlightDescriptor,
     ) -> Result<FlightInfo, Status> {
-        let planned = self.executor.plan(&sql, handles::decode_params(&params)?).await?;
+        let (planned, snapshot) = self.executor.plan(&sql, handles::decode_params(&params)?).await?;
         let ticket = QueryTicket {
             query_id: uuid::Uuid::new_v4().to_string(),
             sql,
             params,
+            snapshot,
         };
         let statement = TicketStatementQuery {
             statement_handle: handles::encode(&ticket),
@@ -99,7 +100,8 @@ impl StockflightFlightSql {
 
     async fn run(&self, ticket: QueryTicket) -> Result<Response<DoGetStream>, Status> {
         let params = handles::decode_params(&ticket.params)?;
-        let (schema, batches) = self.executor.run(&ticket.query_id, &ticket.sql, params).await?;
+        let on = (!ticket.snapshot.is_empty()).then_some(ticket.snapshot.as_str());
+        let (schema, batches) = self.executor.run(&ticket.query_id, &ticket.sql, params, on).await?;
         Ok(Response::new(encode(schema, batches)))
     }
 
@@ -318,6 +320,7 @@ impl FlightSqlService for StockflightFlightSql {
             query_id: uuid::Uuid::new_v4().to_string(),
             sql: handle.sql,
             params: handle.params,
+            snapshot: String::new(),
         })
         .await
     }
@@ -471,7 +474,7 @@ impl FlightSqlService for StockflightFlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         self.authorize(&request)?;
-        let planned = self.executor.plan(&query.query, None).await?;
+        let (planned, _) = self.executor.plan(&query.query, None).await?;
         let handle = PreparedHandle {
             sql: query.query,
             params: Vec::new(),

@@ -68,19 +68,24 @@ impl Executor {
         &self.catalog
     }
 
-    /// Plans `sql` on the current snapshot without running it (schemas, prepared statements).
-    pub async fn plan(&self, sql: &str, params: Option<ParamValues>) -> Result<Planned, Error> {
+    /// Plans `sql` on the current snapshot without running it (schemas, prepared statements);
+    /// also returns that snapshot's [`Snapshot::id`], for the ticket that runs it.
+    pub async fn plan(&self, sql: &str, params: Option<ParamValues>) -> Result<(Planned, String), Error> {
         let snapshot = self.catalog.current()?;
-        plan_cached(&snapshot.plans, &snapshot.ctx, sql, params).await
+        let planned = plan_cached(&snapshot.plans, &snapshot.ctx, sql, params).await?;
+        Ok((planned, snapshot.id()))
     }
 
-    /// Starts `sql`: waits for a slot, plans on the current snapshot with a memory pool of its
-    /// own and returns the result stream, which holds the slot and the snapshot until it ends.
+    /// Starts `sql`: waits for a slot, plans with a memory pool of its own on the snapshot
+    /// `on` names (the one its FlightInfo was planned on, see [`Catalog::snapshot`]) or, with
+    /// `None`, the current one, and returns the result stream, which holds the slot and the
+    /// snapshot until it ends.
     pub async fn run(
         &self,
         query_id: &str,
         sql: &str,
         params: Option<ParamValues>,
+        on: Option<&str>,
     ) -> Result<(SchemaRef, BatchStream), Error> {
         let cancel = self.cancels.register(query_id)?;
         let started = Instant::now();
@@ -89,7 +94,10 @@ impl Executor {
                 Ok(permit) => permit.map_err(|e| Error::Internal(e.to_string()))?,
                 Err(_) => return Err(Error::Busy(self.queue_timeout)),
             };
-            let snapshot = self.catalog.current()?;
+            let snapshot = match on {
+                Some(id) => self.catalog.snapshot(id).await?,
+                None => self.catalog.current()?,
+            };
             let key = plan::statement_key(sql, &params);
             if let Some(kept) = snapshot.results.get(&key) {
                 let batches = (*kept.batches).clone().into_iter().map(Ok);

@@ -55,7 +55,7 @@ public final class E2eQuery {
         System.out.println(out);
     }
 
-    private static void query(Connection conn, String sql, StringBuilder out) throws SQLException {
+    static void query(Connection conn, String sql, StringBuilder out) throws SQLException {
         try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(sql)) {
             ResultSetMetaData meta = rs.getMetaData();
             int n = meta.getColumnCount();
@@ -104,7 +104,7 @@ public final class E2eQuery {
         return quote(value.toString());
     }
 
-    private static String quote(String s) {
+    static String quote(String s) {
         StringBuilder b = new StringBuilder("\"");
         for (char c : s.toCharArray()) {
             switch (c) {
