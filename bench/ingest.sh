@@ -18,13 +18,10 @@
 #        $CARGO_TARGET_DIR: a separate one avoids waiting for another release build's lock),
 #        LOADGEN (a prebuilt stockflight-loadgen instead of building it).
 set -euo pipefail
-# jq reads the JSON summaries and logs; curl reads /metrics.
-for tool in jq curl; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
-done
-
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib/ingest.sh
+. "$root/bench/lib/ingest.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stockflight/target}
 export STOCKFLIGHT_STATE_DIR=${STOCKFLIGHT_STATE_DIR:-$root/.stockflight/bench}
 MESSAGES=${MESSAGES:-5000000}
@@ -64,40 +61,6 @@ create_topic() {
     --create --topic "$1" --partitions "$PARTITIONS" --replication-factor 1 >&2
 }
 
-# start_ingest TOPIC LOG: starts ingest in the background, sets ingest_pid and ingest_addr.
-start_ingest() {
-  "$ingest_bin" --kafka-topic "$1" --cassandra-keyspace "$keyspace" --ingest-group-id "bench-$1" \
-    --ingest-max-in-flight "$MAX_IN_FLIGHT" --metrics-addr 127.0.0.1:0 --log-format json \
-    --log-level info,scylla=warn 2>"$2" &
-  ingest_pid=$!
-  ingest_addr=
-  for _ in $(seq 1 600); do
-    ingest_addr=$(jq -r 'select(.message == "serving /metrics and /health") | .addr' "$2" 2>/dev/null | head -1)
-    [[ -n $ingest_addr ]] && break
-    sleep 0.1
-  done
-  [[ -n $ingest_addr ]] || { cat "$2" >&2; exit 1; }
-  until curl -sf "http://$ingest_addr/health" >/dev/null; do sleep 0.2; done
-}
-metric() { # metric NAME [LABELS]: the value of one sample, 0 if absent
-  curl -s "http://$ingest_addr/metrics" | awk -v m="$1${2:-}" '$1 == m { v = $2 } END { print (v == "" ? 0 : v) }'
-}
-quantile() { # quantile NAME Q: Q-quantile of a Prometheus histogram, interpolated within buckets
-  curl -s "http://$ingest_addr/metrics" | awk -v m="$1_bucket" -v q="$2" '
-    index($1, m "{le=\"") == 1 { le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le); n++; bound[n] = le; count[n] = $2 }
-    END {
-      total = count[n]; if (total == 0) { print 0; exit }
-      rank = q * total; lower = 0; prev = 0
-      for (i = 1; i <= n; i++) {
-        if (count[i] >= rank) {
-          if (bound[i] == "+Inf") { print lower; exit }
-          printf "%.4f\n", lower + (bound[i] - lower) * (rank - prev) / (count[i] - prev); exit
-        }
-        lower = bound[i]; prev = count[i]
-      }
-    }'
-}
-stop_ingest() { kill -TERM "$ingest_pid"; wait "$ingest_pid" || true; }
 
 say "1. pre-filling $MESSAGES messages while the release build (ingest + ceiling) runs"
 # Only the ingest package: its binaries are all this script runs in release.
@@ -126,16 +89,7 @@ lww_ratio=$(awk -v a="$lww_ceiling" -v b="$ceiling" 'BEGIN { printf "%.2f", a / 
 
 say "3. ingest over the backlog"
 start_ingest "$topic" "$work/ingest-throughput.log"
-# Timed from the first written row to the last, sampled every 0.5 s.
-t_first= ; w_first=0
-while :; do
-  written=$(metric stockflight_ingest_written_total)
-  now=$(date +%s.%N)
-  if [[ -z $t_first ]] && awk -v w="$written" 'BEGIN { exit !(w > 0) }'; then t_first=$now; w_first=$written; fi
-  if awk -v w="$written" -v n="$MESSAGES" 'BEGIN { exit !(w >= n) }'; then t_last=$now; break; fi
-  sleep 0.5
-done
-ingest_rate=$(awk -v n="$MESSAGES" -v w="$w_first" -v a="$t_first" -v b="$t_last" 'BEGIN { printf "%.0f", (n - w) / (b - a) }')
+measure_backlog "$MESSAGES"
 ingest_mbs=$(awk -v r="$ingest_rate" -v bytes="$payload_bytes" -v n="$MESSAGES" 'BEGIN { printf "%.1f", r * bytes / n / 1e6 }')
 ingest_cpu=$(ps -o cputime= -p "$ingest_pid" | awk -F: '{ print ($1 * 3600) + ($2 * 60) + $3 }')
 stop_ingest
@@ -147,14 +101,7 @@ half=$((ingest_rate / 2))
 latency_topic=bench_latency_$run
 create_topic "$latency_topic"
 start_ingest "$latency_topic" "$work/ingest-latency.log"
-"$loadgen_bin" produce --kafka-topic "$latency_topic" --produce-rate "$half" --produce-count 0 \
-  --produce-duration-secs "$LATENCY_SECS" --produce-progress false --log-level warn >"$work/latency.json"
-sent=$(jq .messages "$work/latency.json")
-until awk -v w="$(metric stockflight_ingest_written_total)" -v n="$sent" 'BEGIN { exit !(w >= n) }'; do sleep 0.5; done
-p50=$(quantile stockflight_ingest_end_to_end_seconds 0.5)
-p99=$(quantile stockflight_ingest_end_to_end_seconds 0.99)
-w50=$(quantile stockflight_ingest_write_seconds 0.5)
-w99=$(quantile stockflight_ingest_write_seconds 0.99)
+measure_latency "$latency_topic" "$half" "$LATENCY_SECS" "$work/latency.json"
 stop_ingest
 
 say "5. criterion: decode + validate"
