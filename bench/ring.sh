@@ -100,7 +100,10 @@ Machine: $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | a
 is three Cassandra nodes (768 MiB heap each) and three Kafka brokers on these same cores, so it does
 three times the replica writes and fetches on the hardware of one node: the ring's figures show the
 cost of replication and quorum writes, not a cluster's capacity (that grows with its machines; see
-\`docs/scaling.md\`). One release ingest instance in both layouts, one layout at a time.
+\`docs/scaling.md\`). One release ingest instance in both layouts, one layout at a time, each on services started
+for it (cold JVMs, a $MESSAGES-message backlog, $LATENCY_SECS s of latency): the single-node row is
+below \`bench/ingest.sh\`'s figures on its warmed stack with a larger backlog. Compare the two rows
+of this table with each other.
 
 | layout | topic | keyspace, writes | ingest over a $MESSAGES-message backlog | ingest CPU per message | produce-to-row at half the max rate | Cassandra write p99 |
 |---|---|---|---:|---:|---|---:|
