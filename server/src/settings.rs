@@ -177,6 +177,16 @@ pub struct LimitsSection {
         value_name = "MIB"
     )]
     pub query_memory_mb: u64,
+    /// Memory all running queries together may hold, in MiB (on top of each one's
+    /// `limits.query_memory_mb`); a query that would pass it fails with RESOURCE_EXHAUSTED.
+    #[arg(
+        id = "limits.total_memory_mb",
+        long = "limits-total-memory-mb",
+        env = "STOCKFLIGHT_LIMITS_TOTAL_MEMORY_MB",
+        default_value_t = 4096,
+        value_name = "MIB"
+    )]
+    pub total_memory_mb: u64,
     /// Longest a query may run, in seconds (0: no limit).
     #[arg(
         id = "limits.query_timeout_secs",
@@ -374,6 +384,9 @@ impl Settings for ServerSettings {
         }
         if self.limits.query_memory_mb == 0 {
             return Err(ConfigError::invalid("limits.query_memory_mb", "must be at least 1"));
+        }
+        if self.limits.total_memory_mb == 0 {
+            return Err(ConfigError::invalid("limits.total_memory_mb", "must be at least 1"));
         }
         if self.catalog.poll_secs == 0 {
             return Err(ConfigError::invalid("catalog.poll_secs", "must be at least 1"));

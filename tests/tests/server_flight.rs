@@ -423,6 +423,30 @@ async fn memory_limit_fails_the_query_not_the_server() {
 }
 
 #[tokio::test]
+async fn the_process_wide_memory_budget_fails_the_query_not_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    publish(dir.path(), "r1", 0);
+    let sort = "SELECT value FROM generate_series(1, 3000000) ORDER BY value DESC";
+    // Within a query's own limit of 256 MiB (and the default budget) the sort runs...
+    let roomy = Server::start(dir.path(), &["--limits-query-memory-mb", "256"]);
+    let sorted = roomy.client().await.query(sort).await.unwrap();
+    assert_eq!(sorted.iter().map(|b| b.num_rows()).sum::<usize>(), 3_000_000);
+    drop(roomy);
+    // ...and with the same own limit but 2 MiB for all queries together it cannot.
+    let server = Server::start(
+        dir.path(),
+        &["--limits-query-memory-mb", "256", "--limits-total-memory-mb", "2"],
+    );
+    let mut client = server.client().await;
+    let err = client.query(sort).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert_eq!(
+        scalar_i64(&client.query("SELECT count(*) FROM items").await.unwrap()),
+        ITEMS as i64
+    );
+}
+
+#[tokio::test]
 async fn long_queries_get_keep_alives_and_hit_the_time_limit() {
     let dir = tempfile::tempdir().unwrap();
     publish(dir.path(), "r1", 0);

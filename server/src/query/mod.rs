@@ -1,6 +1,7 @@
 //! Running queries: the current snapshot, limits (memory, time, concurrency, rows), cancellation,
 //! keep-alive batches, metrics and the slow-query log.
 
+pub mod budget;
 pub mod plan;
 pub mod results;
 
@@ -13,7 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -24,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::catalog::{Catalog, Snapshot};
 use crate::error::Error;
 use crate::settings::{LimitsSection, ServerSection};
+use budget::Budgeted;
 use plan::{Planned, plan_cached};
 use results::{Recording, deterministic};
 
@@ -38,6 +40,9 @@ pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, Error>> + S
 pub struct Executor {
     catalog: Arc<Catalog>,
     memory_bytes: usize,
+    /// The memory every query together may hold (`limits.total_memory_mb`).
+    shared_memory: Arc<dyn MemoryPool>,
+    shared_memory_mb: u64,
     timeout: Option<Duration>,
     queue_timeout: Duration,
     max_rows: Option<u64>,
@@ -52,7 +57,9 @@ impl Executor {
     pub fn new(catalog: Arc<Catalog>, limits: &LimitsSection, server: &ServerSection) -> Self {
         Self {
             catalog,
-            memory_bytes: usize::try_from(limits.query_memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+            memory_bytes: mib(limits.query_memory_mb),
+            shared_memory: Arc::new(GreedyMemoryPool::new(mib(limits.total_memory_mb))),
+            shared_memory_mb: limits.total_memory_mb,
             timeout: (limits.query_timeout_secs > 0).then(|| Duration::from_secs(limits.query_timeout_secs)),
             queue_timeout: Duration::from_secs(limits.queue_timeout_secs),
             max_rows: (limits.max_result_rows > 0).then_some(limits.max_result_rows),
@@ -157,10 +164,11 @@ impl Executor {
 
     /// A context on `snapshot`'s tables whose memory pool is this query's alone.
     fn query_context(&self, snapshot: &Snapshot) -> Result<SessionContext, Error> {
-        let pool = TrackConsumersPool::new(
+        let own = TrackConsumersPool::new(
             GreedyMemoryPool::new(self.memory_bytes),
             std::num::NonZeroUsize::new(3).expect("3 > 0"),
         );
+        let pool = Budgeted::new(Arc::new(own), self.shared_memory.clone(), self.shared_memory_mb);
         let runtime = RuntimeEnvBuilder::from_runtime_env(self.catalog.runtime())
             .with_memory_pool(Arc::new(pool))
             .build_arc()?;
@@ -169,6 +177,11 @@ impl Executor {
             .build();
         Ok(SessionContext::new_with_state(state))
     }
+}
+
+/// MiB in bytes, saturating.
+fn mib(mb: u64) -> usize {
+    usize::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
 }
 
 /// Cancellation signals of running queries, and ids cancelled before they started.
