@@ -184,24 +184,12 @@ cassandra_cluster_launch() {
   d=$(cassandra_node_dir "$n")
   cp=$(cassandra_node_dir 1)/classpath
   addr=$(cassandra_node_addr "$n")
-  mapfile -t flags < <(cassandra_java17_flags; cassandra_jamm_agent "$cp")
+  mapfile -t flags < <(cassandra_jvm_flags "$d" "$(port_of "cassandra-$n" jmx)" "$cp")
   rotate_log "$d/logs/system.log"
   rotate_log "$d/logs/stdout.log"
   log "cassandra-$n: starting on $addr:$(port_of "cassandra-$n" native) (storage $(port_of "cassandra-$n" storage), jmx 127.0.0.1:$(port_of "cassandra-$n" jmx))"
   launch "$d/pid" "$d" "$d/logs/stdout.log" \
-    java "-Xms$CASSANDRA_CLUSTER_XMS" "-Xmx$CASSANDRA_CLUSTER_XMX" -Xss256k -server \
-    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxGCPauseMillis=300 \
-    -XX:+ExitOnOutOfMemoryError -XX:+PerfDisableSharedMem \
-    -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$d/tmp" -Djna.tmpdir="$d/tmp" \
-    "${flags[@]}" \
-    -Dcassandra.jmx.local.port="$(port_of "cassandra-$n" jmx)" \
-    -Dcassandra.config="file://$d/conf/cassandra.yaml" \
-    -Dcassandra-foreground=yes \
-    -Dcassandra.storagedir="$d/data" \
-    -Dcassandra.logdir="$d/logs" \
-    -Dcassandra.triggers_dir="$d/triggers" \
-    -Dlogback.configurationFile="file://$d/conf/logback.xml" \
-    -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    java "-Xms$CASSANDRA_CLUSTER_XMS" "-Xmx$CASSANDRA_CLUSTER_XMX" "${flags[@]}" \
     -cp "$(<"$cp")" \
     org.apache.cassandra.service.CassandraDaemon
 }
@@ -291,43 +279,20 @@ cassandra_cluster_stop() {
   stop_nodes cassandra $(cassandra_cluster_nodes)
 }
 
-# cassandra_cluster_down WIPE: stop every node (and delete their state when WIPE is 1).
-cassandra_cluster_down() {
-  local n running=()
-  for n in $(cassandra_cluster_nodes); do cassandra_node_running "$n" && running+=("$n"); done
-  cassandra_cluster_stop
-  for n in $(cassandra_cluster_nodes); do
-    if port_in_list "$n" "${running[@]}"; then log "cassandra-$n: stopped"; else log "cassandra-$n: not running"; fi
-    if (($1)) && [[ -d $(cassandra_node_dir "$n") ]]; then
-      log "cassandra-$n: deleting $(cassandra_node_dir "$n")"
-      rm -rf "$(cassandra_node_dir "$n")"
-    fi
-  done
-}
-
 cassandra_cluster_contact_points() {
   local n out=()
   for n in $(cassandra_cluster_nodes); do out+=("$(cassandra_node_addr "$n"):$(port_of "cassandra-$n" native)"); done
   (IFS=,; printf '%s' "${out[*]}")
 }
 
-cassandra_cluster_pids() {
-  local n out=()
-  for n in $(cassandra_cluster_nodes); do out+=("cassandra-$n pid $(pid_of "$(cassandra_node_dir "$n")/pid")"); done
-  (IFS=,; printf '%s' "${out[*]}") | sed 's/,/, /g'
-}
-
-cassandra_cluster_ports_line() {
-  local n out=()
-  for n in $(cassandra_cluster_nodes); do out+=("cassandra-$n: $(ports_line "cassandra-$n")"); done
-  (IFS=';'; printf '%s' "${out[*]}") | sed 's/;/; /g'
-}
+cassandra_cluster_pids() { cluster_pids cassandra; }
+cassandra_cluster_ports_line() { cluster_ports_line cassandra; }
+# cassandra_cluster_down WIPE: stop every node (and delete their state when WIPE is 1).
+cassandra_cluster_down() { cluster_down cassandra "$1"; }
 
 cassandra_cluster_env() {
-  local n pids=()
-  for n in $(cassandra_cluster_nodes); do pids+=("$(cassandra_node_dir "$n")/pid"); done
   printf 'STOCKFLIGHT_CASSANDRA_NODES=%s\n' "$(cassandra_cluster_contact_points)"
-  printf 'STOCKFLIGHT_STACK_CASSANDRA_PID_FILES=%s\n' "$(IFS=,; printf '%s' "${pids[*]}")"
+  printf 'STOCKFLIGHT_STACK_CASSANDRA_PID_FILES=%s\n' "$(cluster_pid_files cassandra)"
 }
 
 # cassandra_cluster_logs [N]: log files of node N (all nodes when N is empty).

@@ -121,7 +121,8 @@ cassandra_java17_flags() {
 # cassandra_jamm_agent CLASSPATH_FILE: -javaagent flag for the jamm jar, if present.
 cassandra_jamm_agent() {
   local entries e
-  IFS=: read -r -a entries <"$1"
+  # The file has no final newline: read fills the array and returns 1, which is not a failure.
+  IFS=: read -r -a entries <"$1" || true
   for e in "${entries[@]}"; do
     if [[ $(basename "$e") == jamm-*.jar ]]; then
       printf '%s\n' "-javaagent:$e"
@@ -140,27 +141,35 @@ cassandra_start() {
   storage=$(port_of cassandra storage)
   jmx=$(port_of cassandra jmx)
   cassandra_write_config "$d" "$native" "$storage"
-  mapfile -t flags < <(cassandra_java17_flags; cassandra_jamm_agent "$cp")
+  mapfile -t flags < <(cassandra_jvm_flags "$d" "$jmx" "$cp")
   rotate_log "$d/logs/system.log"
   rotate_log "$d/logs/stdout.log"
   log "cassandra: starting on 127.0.0.1:$native (storage $storage, jmx $jmx); ready in ~30-90 s"
   launch "$d/pid" "$(cassandra_tag)" "$d/logs/stdout.log" \
-    java -Xms1G -Xmx1G -Xss256k -server \
-    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxGCPauseMillis=300 \
-    -XX:+ExitOnOutOfMemoryError -XX:+PerfDisableSharedMem \
-    -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$d/tmp" -Djna.tmpdir="$d/tmp" \
-    "${flags[@]}" \
-    -Dcassandra.jmx.local.port="$jmx" \
-    -Dcassandra.config="file://$d/conf/cassandra.yaml" \
-    -Dcassandra-foreground=yes \
-    -Dcassandra.storagedir="$d/data" \
-    -Dcassandra.logdir="$d/logs" \
-    -Dcassandra.triggers_dir="$d/triggers" \
-    -Dlogback.configurationFile="file://$d/conf/logback.xml" \
-    -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    java -Xms1G -Xmx1G "${flags[@]}" \
     -Dcassandra.initial_token=0 \
     -cp "$(<"$cp")" \
     org.apache.cassandra.service.CassandraDaemon
+}
+
+# cassandra_jvm_flags DIR JMX_PORT CLASSPATH_FILE: the JVM flags (heap apart) of a Cassandra
+# node whose state is in DIR, one per line; shared by the single node and the cluster's nodes.
+cassandra_jvm_flags() {
+  local d=$1
+  printf '%s\n' -Xss256k -server \
+    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxGCPauseMillis=300 \
+    -XX:+ExitOnOutOfMemoryError -XX:+PerfDisableSharedMem \
+    -Djava.net.preferIPv4Stack=true "-Djava.io.tmpdir=$d/tmp" "-Djna.tmpdir=$d/tmp"
+  cassandra_java17_flags
+  cassandra_jamm_agent "$3"
+  printf '%s\n' "-Dcassandra.jmx.local.port=$2" \
+    "-Dcassandra.config=file://$d/conf/cassandra.yaml" \
+    -Dcassandra-foreground=yes \
+    "-Dcassandra.storagedir=$d/data" \
+    "-Dcassandra.logdir=$d/logs" \
+    "-Dcassandra.triggers_dir=$d/triggers" \
+    "-Dlogback.configurationFile=file://$d/conf/logback.xml" \
+    -Dcassandra.skip_wait_for_gossip_to_settle=0
 }
 
 cassandra_wait() {

@@ -223,3 +223,42 @@ stop_nodes() {
   done
   ((${#pids[@]} == 0)) || wait "${pids[@]}"
 }
+
+# The node-generic parts of SVC_cluster_pids, _ports_line, _down and _env (dev/stack calls
+# them by the SVC_cluster_ prefix; each service's file delegates here).
+
+# cluster_pids SVC: "SVC-1 pid P1, SVC-2 pid P2, ..." of every node (for messages).
+cluster_pids() {
+  local n out=()
+  for ((n = 1; n <= STACK_CLUSTER_SIZE; n++)); do out+=("$1-$n pid $(pid_of "$STATE_DIR/$1-$n/pid")"); done
+  (IFS=,; printf '%s' "${out[*]}") | sed 's/,/, /g'
+}
+
+# cluster_ports_line SVC: "SVC-1: a=1 b=2; SVC-2: ..." of every node.
+cluster_ports_line() {
+  local n out=()
+  for ((n = 1; n <= STACK_CLUSTER_SIZE; n++)); do out+=("$1-$n: $(ports_line "$1-$n")"); done
+  (IFS=';'; printf '%s' "${out[*]}") | sed 's/;/; /g'
+}
+
+# cluster_pid_files SVC: the pid files of every node, comma-separated.
+cluster_pid_files() {
+  local n out=()
+  for ((n = 1; n <= STACK_CLUSTER_SIZE; n++)); do out+=("$STATE_DIR/$1-$n/pid"); done
+  (IFS=,; printf '%s' "${out[*]}")
+}
+
+# cluster_down SVC WIPE: stop every node of SVC (SVC_cluster_stop) and say which ran; delete
+# their state too when WIPE is 1.
+cluster_down() {
+  local svc=$1 wipe=$2 n running=()
+  for ((n = 1; n <= STACK_CLUSTER_SIZE; n++)); do "${svc}_node_running" "$n" && running+=("$n"); done
+  "${svc}_cluster_stop"
+  for ((n = 1; n <= STACK_CLUSTER_SIZE; n++)); do
+    if port_in_list "$n" "${running[@]}"; then log "$svc-$n: stopped"; else log "$svc-$n: not running"; fi
+    if ((wipe)) && [[ -d $STATE_DIR/$svc-$n ]]; then
+      log "$svc-$n: deleting $STATE_DIR/$svc-$n"
+      rm -rf "${STATE_DIR:?}/$svc-$n"
+    fi
+  done
+}

@@ -129,7 +129,7 @@ kafka_cluster_id() {
 # kafka_cluster_start: write every stopped node's config, format its storage once (same
 # cluster id everywhere), launch it (no waiting).
 kafka_cluster_start() {
-  local n d cp id
+  local n d cp id flags=()
   # Runs as an `if` condition (run_step), where errexit is off: fail explicitly.
   mkdir -p "$(kafka_node_dir 1)/logs"
   cp=$(maven_classpath kafka-1 "$KAFKA_POM") || return 1
@@ -153,15 +153,10 @@ kafka_cluster_start() {
     rotate_log "$d/logs/server.log"
     rotate_log "$d/logs/stdout.log"
     log "kafka-$n: starting on 127.0.0.1:$(port_of "kafka-$n" kafka) (controller $(port_of "kafka-$n" controller))"
+    mapfile -t flags < <(kafka_jvm_flags "$d")
     launch "$d/pid" "$d" "$d/logs/stdout.log" \
-      java "-Xms$KAFKA_CLUSTER_XMS" "-Xmx$KAFKA_CLUSTER_XMX" -server \
-      -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-      -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
-      -Djava.awt.headless=true \
-      -Dkafka.logs.dir="$d/logs" \
-      -Dlog4j2.configurationFile="file:$d/conf/log4j2.xml" \
-      -cp "$(<"$cp")" \
-      kafka.Kafka "$d/conf/server.properties"
+      java "-Xms$KAFKA_CLUSTER_XMS" "-Xmx$KAFKA_CLUSTER_XMX" "${flags[@]}" \
+      -cp "$(<"$cp")" kafka.Kafka "$d/conf/server.properties"
   done
 }
 
@@ -204,37 +199,14 @@ kafka_cluster_stop() {
   stop_nodes kafka $(kafka_cluster_nodes)
 }
 
+kafka_cluster_pids() { cluster_pids kafka; }
+kafka_cluster_ports_line() { cluster_ports_line kafka; }
 # kafka_cluster_down WIPE: stop every node (and delete their state when WIPE is 1).
-kafka_cluster_down() {
-  local n running=()
-  for n in $(kafka_cluster_nodes); do kafka_node_running "$n" && running+=("$n"); done
-  kafka_cluster_stop
-  for n in $(kafka_cluster_nodes); do
-    if port_in_list "$n" "${running[@]}"; then log "kafka-$n: stopped"; else log "kafka-$n: not running"; fi
-    if (($1)) && [[ -d $(kafka_node_dir "$n") ]]; then
-      log "kafka-$n: deleting $(kafka_node_dir "$n")"
-      rm -rf "$(kafka_node_dir "$n")"
-    fi
-  done
-}
-
-kafka_cluster_pids() {
-  local n out=()
-  for n in $(kafka_cluster_nodes); do out+=("kafka-$n pid $(pid_of "$(kafka_node_dir "$n")/pid")"); done
-  (IFS=,; printf '%s' "${out[*]}") | sed 's/,/, /g'
-}
-
-kafka_cluster_ports_line() {
-  local n out=()
-  for n in $(kafka_cluster_nodes); do out+=("kafka-$n: $(ports_line "kafka-$n")"); done
-  (IFS=';'; printf '%s' "${out[*]}") | sed 's/;/; /g'
-}
+kafka_cluster_down() { cluster_down kafka "$1"; }
 
 kafka_cluster_env() {
-  local n pids=()
-  for n in $(kafka_cluster_nodes); do pids+=("$(kafka_node_dir "$n")/pid"); done
   printf 'STOCKFLIGHT_KAFKA_BROKERS=%s\n' "$(kafka_cluster_bootstrap)"
-  printf 'STOCKFLIGHT_STACK_KAFKA_PID_FILES=%s\n' "$(IFS=,; printf '%s' "${pids[*]}")"
+  printf 'STOCKFLIGHT_STACK_KAFKA_PID_FILES=%s\n' "$(cluster_pid_files kafka)"
 }
 
 # kafka_cluster_logs [N]: log files of node N (all nodes when N is empty).

@@ -109,7 +109,7 @@ kafka_format_storage() {
 
 # kafka_start: write config, format storage once, launch the broker (no waiting).
 kafka_start() {
-  local d cp port ctl
+  local d cp port ctl flags=()
   d=$(kafka_dir)
   mkdir -p "$d/conf" "$d/data" "$d/logs"
   cp=$(maven_classpath kafka "$KAFKA_POM")
@@ -120,15 +120,20 @@ kafka_start() {
   rotate_log "$d/logs/server.log"
   rotate_log "$d/logs/stdout.log"
   log "kafka: starting on 127.0.0.1:$port (controller $ctl)"
+  mapfile -t flags < <(kafka_jvm_flags "$d")
   launch "$d/pid" "$(kafka_tag)" "$d/logs/stdout.log" \
-    java -Xms512m -Xmx1g -server \
+    java -Xms512m -Xmx1g "${flags[@]}" -cp "$(<"$cp")" kafka.Kafka "$d/conf/server.properties"
+}
+
+# kafka_jvm_flags DIR: the JVM flags (heap apart) of a Kafka node whose state is in DIR, one
+# per line; shared by the single broker and the cluster's nodes.
+kafka_jvm_flags() {
+  printf '%s\n' -server \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$d/logs" \
-    -Dlog4j2.configurationFile="file:$d/conf/log4j2.xml" \
-    -cp "$(<"$cp")" \
-    kafka.Kafka "$d/conf/server.properties"
+    "-Dkafka.logs.dir=$1/logs" \
+    "-Dlog4j2.configurationFile=file:$1/conf/log4j2.xml"
 }
 
 kafka_wait() {

@@ -34,12 +34,8 @@ public final class E2eQuery {
             System.err.println("usage: E2eQuery HOST:PORT USER PASSWORD SQL...");
             System.exit(2);
         }
-        String url = "jdbc:arrow-flight-sql://" + args[0] + "/?useEncryption=false";
-        Properties props = new Properties();
-        props.setProperty("user", args[1]);
-        props.setProperty("password", args[2]);
         StringBuilder out = new StringBuilder("[");
-        try (Connection conn = DriverManager.getConnection(url, props)) {
+        try (Connection conn = connect(args[0], args[1], args[2])) {
             for (int q = 3; q < args.length; q++) {
                 if (q > 3) {
                     out.append(",\n");
@@ -53,6 +49,14 @@ public final class E2eQuery {
         }
         out.append("]");
         System.out.println(out);
+    }
+
+    /** A plaintext Flight SQL JDBC connection to HOST:PORT, logged in as USER. */
+    static Connection connect(String hostPort, String user, String password) throws SQLException {
+        Properties props = new Properties();
+        props.setProperty("user", user);
+        props.setProperty("password", password);
+        return DriverManager.getConnection("jdbc:arrow-flight-sql://" + hostPort + "/?useEncryption=false", props);
     }
 
     static void query(Connection conn, String sql, StringBuilder out) throws SQLException {

@@ -4,9 +4,7 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.SQLException;
-import java.util.Properties;
 
 /**
  * One long-lived JDBC session through the Arrow Flight SQL JDBC driver, as a BI tool holds one:
@@ -27,11 +25,7 @@ public final class Session {
             System.err.println("usage: Session HOST:PORT USER PASSWORD");
             System.exit(2);
         }
-        String url = "jdbc:arrow-flight-sql://" + args[0] + "/?useEncryption=false";
-        Properties props = new Properties();
-        props.setProperty("user", args[1]);
-        props.setProperty("password", args[2]);
-        try (Connection conn = DriverManager.getConnection(url, props);
+        try (Connection conn = E2eQuery.connect(args[0], args[1], args[2]);
                 BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
             System.out.println("{\"connected\": true}");
             System.out.flush();
