@@ -1,13 +1,11 @@
 //! The server's error type: what stops start-up (and its exit code), and what fails a request
 //! (and its gRPC code, chosen deliberately in [`Error::into_status`]).
 
-use std::time::Duration;
-
-use datafusion::error::DataFusionError;
 use stockflight_common::config::ConfigError;
 use stockflight_common::exit::{self, ExitStatus};
 use stockflight_common::http::HttpError;
 use stockflight_common::storage::StorageError;
+use stockflight_query::Kind;
 use tonic::Status;
 
 /// Longest message a client gets; parser and planner messages are short, chains can be long.
@@ -31,46 +29,15 @@ pub enum Error {
     /// The gRPC server failed to bind or serve.
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
-    /// No snapshot has been published yet.
-    #[error("no snapshot is published yet ({0})")]
-    NoSnapshot(String),
-    /// `CURRENT` or a file it lists is unusable.
-    #[error("snapshot {run_id}: {reason}")]
-    Snapshot { run_id: String, reason: String },
-    /// A ticket names a snapshot this replica no longer (or not yet) serves: the query was
-    /// planned on another one, so running it here would mix two snapshots.
-    #[error("the query was planned on snapshot {0}, which this server no longer serves; run the statement again")]
-    SnapshotGone(String),
-    /// The SQL does not parse.
-    #[error("SQL parse error: {0}")]
-    Sql(String),
-    /// The statement would change something: this server is read-only.
-    #[error("read-only server: {0}")]
-    ReadOnly(String),
-    /// A table, schema or catalog that does not exist.
-    #[error("{0}")]
-    NotFound(String),
-    /// A request that is malformed or names something meaningless.
+    /// The data layer refused or failed the request.
+    #[error(transparent)]
+    Data(#[from] stockflight_query::Error),
+    /// A request that is malformed (a handle, ticket or parameter batch that does not decode).
     #[error("{0}")]
     InvalidArgument(String),
     /// Missing, wrong or expired credentials.
     #[error("{0}")]
     Unauthenticated(String),
-    /// The query ran longer than `limits.query_timeout_secs`.
-    #[error("query exceeded the time limit of {0:?} (limits.query_timeout_secs)")]
-    Timeout(Duration),
-    /// The query waited longer than `limits.queue_timeout_secs` for a slot.
-    #[error("server busy: no query slot within {0:?} (limits.max_concurrent_queries)")]
-    Busy(Duration),
-    /// The result has more rows than `limits.max_result_rows`.
-    #[error("result exceeds {0} rows (limits.max_result_rows)")]
-    TooManyRows(u64),
-    /// The client cancelled the query.
-    #[error("query cancelled")]
-    Cancelled,
-    /// DataFusion failed planning or running a query.
-    #[error(transparent)]
-    Query(#[from] DataFusionError),
     /// Arrow failed (encoding results or parameters).
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
@@ -98,17 +65,10 @@ impl Error {
     pub fn code(&self) -> tonic::Code {
         use tonic::Code;
         match self {
-            Self::NoSnapshot(_) | Self::NotFound(_) => Code::NotFound,
-            Self::Sql(_) | Self::InvalidArgument(_) => Code::InvalidArgument,
-            Self::ReadOnly(_) => Code::PermissionDenied,
+            Self::Data(e) => kind_code(e.kind()),
+            Self::InvalidArgument(_) | Self::Arrow(_) => Code::InvalidArgument,
             Self::Unauthenticated(_) => Code::Unauthenticated,
-            Self::Timeout(_) => Code::DeadlineExceeded,
-            Self::Busy(_) | Self::TooManyRows(_) => Code::ResourceExhausted,
-            Self::Cancelled => Code::Cancelled,
-            Self::SnapshotGone(_) => Code::Aborted,
-            Self::Query(e) => datafusion_code(e),
-            Self::Arrow(_) => Code::InvalidArgument,
-            Self::Storage(_) | Self::Snapshot { .. } => Code::Unavailable,
+            Self::Storage(_) => Code::Unavailable,
             _ => Code::Internal,
         }
     }
@@ -145,30 +105,21 @@ impl From<Error> for Status {
     }
 }
 
-/// Maps DataFusion's error kinds: the planner's complaints are the client's fault, resources and
-/// faults of the engine are not.
-fn datafusion_code(err: &DataFusionError) -> tonic::Code {
+/// The gRPC code of each kind of data-layer failure.
+fn kind_code(kind: Kind) -> tonic::Code {
     use tonic::Code;
-    match err.find_root() {
-        DataFusionError::SQL(..) => Code::InvalidArgument,
-        DataFusionError::Plan(msg) if is_missing_table(msg) => Code::NotFound,
-        DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => Code::InvalidArgument,
-        DataFusionError::NotImplemented(_) => Code::Unimplemented,
-        DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
-        DataFusionError::Execution(msg) if msg.contains("Cancelled") => Code::Cancelled,
-        DataFusionError::External(e) => match e.downcast_ref::<Error>() {
-            Some(inner) => inner.code(),
-            None => Code::Internal,
-        },
-        DataFusionError::ObjectStore(_) => Code::Unavailable,
-        _ => Code::Internal,
+    match kind {
+        Kind::InvalidArgument => Code::InvalidArgument,
+        Kind::NotFound => Code::NotFound,
+        Kind::PermissionDenied => Code::PermissionDenied,
+        Kind::DeadlineExceeded => Code::DeadlineExceeded,
+        Kind::ResourceExhausted => Code::ResourceExhausted,
+        Kind::Cancelled => Code::Cancelled,
+        Kind::Aborted => Code::Aborted,
+        Kind::Unavailable => Code::Unavailable,
+        Kind::Unimplemented => Code::Unimplemented,
+        Kind::Internal => Code::Internal,
     }
-}
-
-/// DataFusion reports a missing table as a plan error `table '…' not found`.
-fn is_missing_table(msg: &str) -> bool {
-    let lower = msg.to_ascii_lowercase();
-    lower.contains("not found") && (lower.contains("table") || lower.contains("schema") || lower.contains("catalog"))
 }
 
 /// The canonical upper-case name of a code, for metrics labels.
@@ -198,31 +149,35 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::error::DataFusionError;
+    use stockflight_query::Error as DataError;
     use tonic::Code;
 
     #[test]
     fn codes_are_deliberate() {
-        assert_eq!(Error::Sql("x".into()).code(), Code::InvalidArgument);
-        assert_eq!(Error::ReadOnly("x".into()).code(), Code::PermissionDenied);
+        assert_eq!(Error::from(DataError::Sql("x".into())).code(), Code::InvalidArgument);
         assert_eq!(
-            Error::Query(DataFusionError::Plan(
+            Error::from(DataError::ReadOnly("x".into())).code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(Error::from(DataError::SnapshotGone("r".into())).code(), Code::Aborted);
+        assert_eq!(
+            Error::from(DataError::Query(DataFusionError::Plan(
                 "table 'stockflight.public.nope' not found".into()
-            ))
+            )))
             .code(),
             Code::NotFound
         );
         assert_eq!(
-            Error::Query(DataFusionError::Context(
+            Error::from(DataError::Query(DataFusionError::Context(
                 "ctx".into(),
                 Box::new(DataFusionError::ResourcesExhausted("pool".into()))
-            ))
+            )))
             .code(),
             Code::ResourceExhausted
         );
-        assert_eq!(
-            Error::Query(DataFusionError::Internal("x".into())).code(),
-            Code::Internal
-        );
+        assert_eq!(Error::Unauthenticated("x".into()).code(), Code::Unauthenticated);
+        assert_eq!(Error::Internal("x".into()).code(), Code::Internal);
     }
 
     #[test]

@@ -3,11 +3,9 @@
 //! Start-up: configuration, logging, the metrics endpoint, the object store and the current
 //! snapshot (if any), then the gRPC server (Flight SQL, health, reflection) until SIGTERM/SIGINT.
 
-mod catalog;
 mod error;
 mod flight;
 mod ops;
-mod query;
 mod settings;
 
 use std::io::Read;
@@ -22,6 +20,7 @@ use settings::{ServerSettings, TlsSection};
 use stockflight_common::http::{self, Health};
 use stockflight_common::storage::Storage;
 use stockflight_common::{config, exit, shutdown, telemetry};
+use stockflight_query::Engine;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 fn main() -> ExitCode {
@@ -63,13 +62,8 @@ async fn serve(settings: ServerSettings) -> Result<(), Error> {
     let ops = http::serve(settings.metrics.addr, health.clone()).await?;
 
     let storage = Storage::open(&settings.storage)?;
-    let runtime = catalog::runtime_env()?;
-    let memory_cache = usize::try_from(settings.catalog.memory_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    let catalog = Arc::new(
-        catalog::Catalog::new(storage.clone(), runtime)
-            .with_memory_cache(memory_cache)
-            .with_result_cache(settings.catalog.result_cache_mb.saturating_mul(1 << 20)),
-    );
+    let engine = Arc::new(Engine::new(storage.clone(), &settings.engine_options())?);
+    let catalog = engine.catalog().clone();
     match catalog.refresh().await {
         Ok(Some(run_id)) => tracing::info!(%run_id, "serving snapshot"),
         Ok(None) => {
@@ -82,12 +76,12 @@ async fn serve(settings: ServerSettings) -> Result<(), Error> {
         .clone()
         .spawn_refresh(Duration::from_secs(settings.catalog.poll_secs));
 
-    let executor = Arc::new(query::Executor::new(catalog, &settings.limits, &settings.server));
     let auth = Arc::new(flight::auth::Auth::new(&settings.auth));
     if !auth.enabled() {
         tracing::warn!("authentication is off (no auth.users or auth.tokens)");
     }
-    let service = flight::service::StockflightFlightSql::new(executor, auth);
+    let keep_alive = Duration::from_secs(settings.server.keep_alive_secs);
+    let service = flight::service::StockflightFlightSql::new(engine, auth, keep_alive);
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     ops::set_serving(&reporter, true).await;

@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
 use stockflight_common::sections::{LogSection, MetricsSection, StorageSection};
+use stockflight_query::{EngineOptions, Limits};
 
 /// Serves Stockflight's availability snapshots as SQL tables over Arrow Flight SQL.
 ///
@@ -338,6 +340,27 @@ impl AuthSection {
             }
         }
         Ok(())
+    }
+}
+
+impl ServerSettings {
+    /// What the data layer needs of these settings.
+    pub fn engine_options(&self) -> EngineOptions {
+        let l = &self.limits;
+        EngineOptions {
+            limits: Limits {
+                query_memory_mb: l.query_memory_mb,
+                total_memory_mb: l.total_memory_mb,
+                query_timeout: (l.query_timeout_secs > 0).then(|| Duration::from_secs(l.query_timeout_secs)),
+                queue_timeout: Duration::from_secs(l.queue_timeout_secs),
+                max_result_rows: (l.max_result_rows > 0).then_some(l.max_result_rows),
+                max_concurrent_queries: l.max_concurrent_queries,
+                slow_query: Duration::from_millis(self.server.slow_query_ms),
+            },
+            memory_cache_bytes: usize::try_from(self.catalog.memory_cache_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            result_cache_bytes: self.catalog.result_cache_mb.saturating_mul(1 << 20),
+        }
     }
 }
 

@@ -34,7 +34,7 @@ pub struct QueryTicket {
     /// Bound parameters as in [`PreparedHandle::params`].
     #[prost(bytes = "vec", tag = "3")]
     pub params: Vec<u8>,
-    /// The snapshot the query was planned on ([`crate::catalog::Snapshot::id`]): whichever
+    /// The snapshot the query was planned on ([`stockflight_query::Prepared::snapshot`]): whichever
     /// replica redeems the ticket runs it on that snapshot, or refuses; empty: the current one.
     #[prost(string, tag = "4")]
     pub snapshot: String,
@@ -89,7 +89,7 @@ pub fn row_values(batch: &RecordBatch) -> Result<Vec<ScalarValue>, Error> {
     batch
         .columns()
         .iter()
-        .map(|c| ScalarValue::try_from_array(c, 0).map_err(Error::from))
+        .map(|c| ScalarValue::try_from_array(c, 0).map_err(|e| Error::InvalidArgument(format!("parameter: {e}"))))
         .collect()
 }
 

@@ -1,5 +1,5 @@
-//! Catalog metadata commands (GetCatalogs, GetDbSchemas, GetTables, GetTableTypes, keys) answered
-//! from the served snapshot with arrow-flight's builders.
+//! Catalog metadata commands (GetCatalogs, GetDbSchemas, GetTables, GetTableTypes, keys): the
+//! data layer's table list, encoded with arrow-flight's builders.
 
 use std::sync::Arc;
 
@@ -7,18 +7,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow_flight::sql::metadata::{GetCatalogsBuilder, GetDbSchemasBuilder, GetTablesBuilder};
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTableTypes, CommandGetTables};
-use datafusion::datasource::TableType;
-use datafusion::prelude::SessionContext;
+use stockflight_query::{CATALOG, TableInfo, TableKind};
 
-use crate::catalog::CATALOG;
 use crate::error::Error;
-use crate::query::plan::client_type;
-
-/// Table types we serve, as clients name them.
-pub const TABLE_TYPES: &[&str] = &["TABLE", "VIEW"];
-
-/// Declared keys of the reference tables (`proto::layout::reference`): (table, key column).
-const PRIMARY_KEYS: &[(&str, &str)] = &[("items", "item_id"), ("nodes", "node_id")];
 
 /// `GetCatalogs`: the one catalog.
 pub fn catalogs() -> Result<RecordBatch, Error> {
@@ -28,10 +19,15 @@ pub fn catalogs() -> Result<RecordBatch, Error> {
 }
 
 /// `GetDbSchemas`, filtered by catalog and schema pattern.
-pub fn db_schemas(ctx: &SessionContext, cmd: CommandGetDbSchemas) -> Result<RecordBatch, Error> {
+pub fn db_schemas(tables: &[TableInfo], cmd: CommandGetDbSchemas) -> Result<RecordBatch, Error> {
     let mut b = cmd.into_builder();
-    for schema in schema_names(ctx) {
-        b.append(CATALOG, schema);
+    let mut schemas: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|t| (t.catalog.as_str(), t.schema_name.as_str()))
+        .collect();
+    schemas.dedup();
+    for (catalog, schema) in schemas {
+        b.append(catalog, schema);
     }
     Ok(b.build()?)
 }
@@ -42,27 +38,10 @@ pub fn db_schemas_schema() -> SchemaRef {
 }
 
 /// `GetTables`, filtered, with each table's Arrow schema when asked.
-pub async fn tables(ctx: &SessionContext, cmd: CommandGetTables) -> Result<RecordBatch, Error> {
+pub fn tables(tables: &[TableInfo], cmd: CommandGetTables) -> Result<RecordBatch, Error> {
     let mut b = cmd.into_builder();
-    let catalog = ctx
-        .catalog(CATALOG)
-        .ok_or_else(|| Error::Internal("catalog missing".into()))?;
-    for schema_name in schema_names(ctx) {
-        let Some(schema) = catalog.schema(&schema_name) else {
-            continue;
-        };
-        let mut names = schema.table_names();
-        names.sort();
-        for name in names {
-            let Some(table) = schema.table(&name).await? else {
-                continue;
-            };
-            let kind = match table.table_type() {
-                TableType::Base => "TABLE",
-                TableType::View | TableType::Temporary => "VIEW",
-            };
-            b.append(CATALOG, &schema_name, &name, kind, &client_schema(&table.schema()))?;
-        }
+    for t in tables {
+        b.append(&t.catalog, &t.schema_name, &t.name, t.kind.as_str(), &t.schema)?;
     }
     Ok(b.build()?)
 }
@@ -82,8 +61,8 @@ pub fn tables_schema(include_schema: bool) -> SchemaRef {
 /// `GetTableTypes`.
 pub fn table_types() -> Result<RecordBatch, Error> {
     let mut b = CommandGetTableTypes {}.into_builder();
-    for t in TABLE_TYPES {
-        b.append(t);
+    for kind in TableKind::ALL {
+        b.append(kind.as_str());
     }
     Ok(b.build()?)
 }
@@ -93,32 +72,27 @@ pub fn table_types_schema() -> SchemaRef {
     CommandGetTableTypes {}.into_builder().schema()
 }
 
-/// `GetPrimaryKeys`: the reference tables' keys; the aggregates have none.
-pub async fn primary_keys(ctx: &SessionContext, cmd: CommandGetPrimaryKeys) -> Result<RecordBatch, Error> {
-    let schema = primary_keys_schema();
-    let matches_catalog = cmd.catalog.as_deref().is_none_or(|c| c == CATALOG);
-    let matches_schema = cmd.db_schema.as_deref().is_none_or(|s| s == crate::catalog::SCHEMA);
-    let key = PRIMARY_KEYS.iter().find(|(t, _)| *t == cmd.table);
-    let present = match key {
-        Some((table, column)) if matches_catalog && matches_schema => ctx
-            .table_provider(*table)
-            .await
-            .is_ok_and(|t| t.schema().field_with_name(column).is_ok()),
-        _ => false,
+/// `GetPrimaryKeys` of one table (none when it declares none or does not exist).
+pub fn primary_keys(tables: &[TableInfo], cmd: CommandGetPrimaryKeys) -> Result<RecordBatch, Error> {
+    let table = tables.iter().find(|t| {
+        t.name == cmd.table
+            && cmd.catalog.as_deref().is_none_or(|c| c == t.catalog)
+            && cmd.db_schema.as_deref().is_none_or(|s| s == t.schema_name)
+    });
+    let Some(table) = table.filter(|t| !t.primary_key.is_empty()) else {
+        return Ok(RecordBatch::new_empty(primary_keys_schema()));
     };
-    if !present {
-        return Ok(RecordBatch::new_empty(schema));
-    }
-    let (table, column) = key.expect("present implies a key");
+    let n = table.primary_key.len();
+    let repeat = |v: &str| Arc::new(arrow::array::StringArray::from(vec![v; n])) as arrow::array::ArrayRef;
     Ok(RecordBatch::try_new(
-        schema,
+        primary_keys_schema(),
         vec![
-            Arc::new(arrow::array::StringArray::from(vec![CATALOG])),
-            Arc::new(arrow::array::StringArray::from(vec![crate::catalog::SCHEMA])),
-            Arc::new(arrow::array::StringArray::from(vec![*table])),
-            Arc::new(arrow::array::StringArray::from(vec![*column])),
-            Arc::new(arrow::array::StringArray::from(vec![Some(format!("{table}_pkey"))])),
-            Arc::new(arrow::array::Int32Array::from(vec![1])),
+            repeat(&table.catalog),
+            repeat(&table.schema_name),
+            repeat(&table.name),
+            Arc::new(arrow::array::StringArray::from(table.primary_key.clone())),
+            repeat(&format!("{}_pkey", table.name)),
+            Arc::new(arrow::array::Int32Array::from_iter_values(1..=n as i32)),
         ],
     )?)
 }
@@ -153,23 +127,4 @@ pub fn foreign_keys_schema() -> SchemaRef {
         Field::new("update_rule", DataType::UInt8, false),
         Field::new("delete_rule", DataType::UInt8, false),
     ]))
-}
-
-/// A table's schema with the types results actually carry.
-pub fn client_schema(schema: &Schema) -> Schema {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match client_type(f.data_type()) {
-            Some(t) => f.as_ref().clone().with_data_type(t),
-            None => f.as_ref().clone(),
-        })
-        .collect();
-    Schema::new(fields)
-}
-
-fn schema_names(ctx: &SessionContext) -> Vec<String> {
-    let mut names = ctx.catalog(CATALOG).map(|c| c.schema_names()).unwrap_or_default();
-    names.sort();
-    names
 }

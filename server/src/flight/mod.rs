@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod encode;
 pub mod handles;
+pub mod keep_alive;
 pub mod metadata;
 pub mod service;
 pub mod session;

@@ -1,11 +1,13 @@
 //! The gRPC edge: arrow-flight's `FlightSqlService`, each command answered deliberately.
 //!
-//! Queries: statement and prepared-statement requests plan on the current snapshot for their
-//! schema and return a ticket holding the SQL (see [`handles`]); DoGet runs it through the
-//! [`Executor`]. Metadata: answered from the snapshot with arrow-flight's builders.
+//! This layer only decodes commands, asks the data layer ([`DataLayer`]) and encodes the answers.
+//! Queries: statement and prepared-statement requests are planned for their schema and return a
+//! ticket holding the SQL and the snapshot it was planned on (see [`handles`]); DoGet runs it.
+//! Metadata: the data layer's table list, encoded with arrow-flight's builders.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
@@ -28,14 +30,15 @@ use arrow_flight::{
 };
 use futures::{Stream, TryStreamExt};
 use prost::Message;
+use stockflight_query::{Caller, DataLayer, Error as DataError, Run, Statement};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::{Auth, Login};
 use super::encode::encode;
 use super::handles::{self, PreparedHandle, QueryTicket};
+use super::keep_alive::keep_alive;
 use super::{metadata, session, sql_info::sql_info, xdbc::xdbc_type_info};
 use crate::error::Error;
-use crate::query::Executor;
 
 type DoGetStream = super::encode::FlightStream;
 type ActionStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::Result, Status>> + Send + 'static>>;
@@ -43,18 +46,21 @@ type ActionStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::Result, Statu
 /// Stockflight's Flight SQL service.
 #[derive(Debug, Clone)]
 pub struct StockflightFlightSql {
-    executor: Arc<Executor>,
+    data: Arc<dyn DataLayer>,
     auth: Arc<Auth>,
+    keep_alive: Duration,
 }
 
 impl StockflightFlightSql {
-    /// A service running queries with `executor`, guarded by `auth`.
-    pub fn new(executor: Arc<Executor>, auth: Arc<Auth>) -> Self {
-        Self { executor, auth }
+    /// A service answering from `data`, guarded by `auth`, sending an empty batch every
+    /// `keep_alive` while a query produces nothing.
+    pub fn new(data: Arc<dyn DataLayer>, auth: Arc<Auth>, keep_alive: Duration) -> Self {
+        Self { data, auth, keep_alive }
     }
 
-    fn authorize<T>(&self, request: &Request<T>) -> Result<String, Status> {
-        Ok(self.auth.check(request.metadata())?)
+    /// Who is calling, from the request's credentials.
+    fn authorize<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        Ok(Caller::new(self.auth.check(request.metadata())?))
     }
 
     /// A FlightInfo whose one endpoint redeems `ticket` on this same service (no location: a
@@ -72,21 +78,30 @@ impl StockflightFlightSql {
     /// FlightInfo for a query: plans it now for the schema; the ticket carries SQL and parameters.
     async fn query_info(
         &self,
+        caller: &Caller,
         sql: String,
         params: Vec<u8>,
         descriptor: FlightDescriptor,
     ) -> Result<FlightInfo, Status> {
-        let (planned, snapshot) = self.executor.plan(&sql, handles::decode_params(&params)?).await?;
+        let statement = Statement {
+            sql,
+            params: handles::decode_params(&params)?,
+        };
+        let prepared = self
+            .data
+            .prepare(caller, statement.clone())
+            .await
+            .map_err(Error::from)?;
         let ticket = QueryTicket {
             query_id: uuid::Uuid::new_v4().to_string(),
-            sql,
+            sql: statement.sql,
             params,
-            snapshot,
+            snapshot: prepared.snapshot,
         };
         let statement = TicketStatementQuery {
             statement_handle: handles::encode(&ticket),
         };
-        Self::info(&planned.schema(), descriptor, statement.as_any().encode_to_vec())
+        Self::info(&prepared.schema, descriptor, statement.as_any().encode_to_vec())
     }
 
     /// FlightInfo for a metadata command: the command itself is the ticket.
@@ -98,11 +113,18 @@ impl StockflightFlightSql {
         Self::info(schema, descriptor, command.as_any().encode_to_vec())
     }
 
-    async fn run(&self, ticket: QueryTicket) -> Result<Response<DoGetStream>, Status> {
-        let params = handles::decode_params(&ticket.params)?;
-        let on = (!ticket.snapshot.is_empty()).then_some(ticket.snapshot.as_str());
-        let (schema, batches) = self.executor.run(&ticket.query_id, &ticket.sql, params, on).await?;
-        Ok(Response::new(encode(schema, batches)))
+    async fn run(&self, caller: &Caller, ticket: QueryTicket) -> Result<Response<DoGetStream>, Status> {
+        let run = Run {
+            query_id: ticket.query_id,
+            statement: Statement {
+                sql: ticket.sql,
+                params: handles::decode_params(&ticket.params)?,
+            },
+            snapshot: (!ticket.snapshot.is_empty()).then_some(ticket.snapshot),
+        };
+        let answer = self.data.run(caller, run).await.map_err(Error::from)?;
+        let batches = keep_alive(answer.schema.clone(), answer.batches, self.keep_alive);
+        Ok(Response::new(encode(answer.schema, batches)))
     }
 
     fn batch(batch: Result<RecordBatch, Error>) -> Result<Response<DoGetStream>, Status> {
@@ -111,8 +133,8 @@ impl StockflightFlightSql {
         Ok(Response::new(encode(schema, futures::stream::iter([Ok(batch)]))))
     }
 
-    fn snapshot_ctx(&self) -> Result<Arc<crate::catalog::Snapshot>, Status> {
-        Ok(self.executor.catalog().current()?)
+    async fn tables(&self, caller: &Caller) -> Result<Vec<stockflight_query::TableInfo>, Status> {
+        Ok(self.data.tables(caller).await.map_err(Error::from)?)
     }
 }
 
@@ -166,8 +188,10 @@ impl FlightSqlService for StockflightFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.authorize(&request)?;
-        let info = self.query_info(query.query, Vec::new(), request.into_inner()).await?;
+        let caller = self.authorize(&request)?;
+        let info = self
+            .query_info(&caller, query.query, Vec::new(), request.into_inner())
+            .await?;
         Ok(Response::new(info))
     }
 
@@ -176,9 +200,11 @@ impl FlightSqlService for StockflightFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.authorize(&request)?;
+        let caller = self.authorize(&request)?;
         let handle: PreparedHandle = handles::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
-        let info = self.query_info(handle.sql, handle.params, request.into_inner()).await?;
+        let info = self
+            .query_info(&caller, handle.sql, handle.params, request.into_inner())
+            .await?;
         Ok(Response::new(info))
     }
 
@@ -305,8 +331,8 @@ impl FlightSqlService for StockflightFlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.authorize(&request)?;
-        self.run(decode_ticket(&ticket.statement_handle)?).await
+        let caller = self.authorize(&request)?;
+        self.run(&caller, decode_ticket(&ticket.statement_handle)?).await
     }
 
     async fn do_get_prepared_statement(
@@ -314,14 +340,17 @@ impl FlightSqlService for StockflightFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.authorize(&request)?;
+        let caller = self.authorize(&request)?;
         let handle: PreparedHandle = handles::decode(&query.prepared_statement_handle, "prepared statement handle")?;
-        self.run(QueryTicket {
-            query_id: uuid::Uuid::new_v4().to_string(),
-            sql: handle.sql,
-            params: handle.params,
-            snapshot: String::new(),
-        })
+        self.run(
+            &caller,
+            QueryTicket {
+                query_id: uuid::Uuid::new_v4().to_string(),
+                sql: handle.sql,
+                params: handle.params,
+                snapshot: String::new(),
+            },
+        )
         .await
     }
 
@@ -339,9 +368,8 @@ impl FlightSqlService for StockflightFlightSql {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.authorize(&request)?;
-        let snapshot = self.snapshot_ctx()?;
-        Self::batch(metadata::db_schemas(&snapshot.ctx, query))
+        let caller = self.authorize(&request)?;
+        Self::batch(metadata::db_schemas(&self.tables(&caller).await?, query))
     }
 
     async fn do_get_tables(
@@ -349,9 +377,8 @@ impl FlightSqlService for StockflightFlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.authorize(&request)?;
-        let snapshot = self.snapshot_ctx()?;
-        Self::batch(metadata::tables(&snapshot.ctx, query).await)
+        let caller = self.authorize(&request)?;
+        Self::batch(metadata::tables(&self.tables(&caller).await?, query))
     }
 
     async fn do_get_table_types(
@@ -377,9 +404,8 @@ impl FlightSqlService for StockflightFlightSql {
         query: CommandGetPrimaryKeys,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        self.authorize(&request)?;
-        let snapshot = self.snapshot_ctx()?;
-        Self::batch(metadata::primary_keys(&snapshot.ctx, query).await)
+        let caller = self.authorize(&request)?;
+        Self::batch(metadata::primary_keys(&self.tables(&caller).await?, query))
     }
 
     async fn do_get_exported_keys(
@@ -424,7 +450,7 @@ impl FlightSqlService for StockflightFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         self.authorize(&request)?;
-        Err(Error::ReadOnly("updates are not allowed".into()).into())
+        Err(Error::from(DataError::ReadOnly("updates are not allowed".into())).into())
     }
 
     async fn do_put_prepared_statement_update(
@@ -433,7 +459,7 @@ impl FlightSqlService for StockflightFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         self.authorize(&request)?;
-        Err(Error::ReadOnly("updates are not allowed".into()).into())
+        Err(Error::from(DataError::ReadOnly("updates are not allowed".into())).into())
     }
 
     async fn do_put_prepared_statement_query(
@@ -441,7 +467,7 @@ impl FlightSqlService for StockflightFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        self.authorize(&request)?;
+        let caller = self.authorize(&request)?;
         let mut handle: PreparedHandle =
             handles::decode(&query.prepared_statement_handle, "prepared statement handle")?;
         let flight_data = request.into_inner().map_err(FlightError::from);
@@ -460,9 +486,11 @@ impl FlightSqlService for StockflightFlightSql {
             _ => return Err(Error::InvalidArgument("bind exactly one row of parameters".into()).into()),
         };
         // Check the binding now, so a type mismatch fails here and not at execution.
-        self.executor
-            .plan(&handle.sql, handles::decode_params(&handle.params)?)
-            .await?;
+        let statement = Statement {
+            sql: handle.sql.clone(),
+            params: handles::decode_params(&handle.params)?,
+        };
+        self.data.prepare(&caller, statement).await.map_err(Error::from)?;
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(handles::encode(&handle)),
         })
@@ -473,16 +501,24 @@ impl FlightSqlService for StockflightFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        self.authorize(&request)?;
-        let (planned, _) = self.executor.plan(&query.query, None).await?;
-        let handle = PreparedHandle {
+        let caller = self.authorize(&request)?;
+        let statement = Statement {
             sql: query.query,
+            params: None,
+        };
+        let prepared = self
+            .data
+            .prepare(&caller, statement.clone())
+            .await
+            .map_err(Error::from)?;
+        let handle = PreparedHandle {
+            sql: statement.sql,
             params: Vec::new(),
         };
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handles::encode(&handle),
-            dataset_schema: schema_ipc(&planned.schema())?,
-            parameter_schema: schema_ipc(&planned.parameter_schema())?,
+            dataset_schema: schema_ipc(&prepared.schema)?,
+            parameter_schema: schema_ipc(&prepared.parameters)?,
         })
     }
 
@@ -501,9 +537,9 @@ impl FlightSqlService for StockflightFlightSql {
         query: ActionCancelQueryRequest,
         request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
-        self.authorize(&request)?;
+        let caller = self.authorize(&request)?;
         let info = FlightInfo::decode(query.info).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let result = self.cancel_info(&info)?;
+        let result = self.cancel_info(&caller, &info)?;
         Ok(ActionCancelQueryResult {
             result: if result == CancelStatus::Cancelled { 1 } else { 3 },
         })
@@ -513,7 +549,7 @@ impl FlightSqlService for StockflightFlightSql {
         &self,
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
-        self.authorize(&request)?;
+        let caller = self.authorize(&request)?;
         let action = request.into_inner();
         let bad = |e: prost::DecodeError| Status::from(Error::InvalidArgument(format!("{}: {e}", action.r#type)));
         match action.r#type.as_str() {
@@ -525,7 +561,7 @@ impl FlightSqlService for StockflightFlightSql {
                 let info = request
                     .info
                     .ok_or_else(|| Status::from(Error::InvalidArgument("CancelFlightInfo without info".into())))?;
-                let status = self.cancel_info(&info)?;
+                let status = self.cancel_info(&caller, &info)?;
                 Ok(one_result(CancelFlightInfoResult::new(status).encode_to_vec()))
             }
             other => Err(Status::unimplemented(format!("action {other} is not supported"))),
@@ -554,7 +590,7 @@ impl FlightSqlService for StockflightFlightSql {
 }
 
 impl StockflightFlightSql {
-    fn cancel_info(&self, info: &FlightInfo) -> Result<CancelStatus, Status> {
+    fn cancel_info(&self, caller: &Caller, info: &FlightInfo) -> Result<CancelStatus, Status> {
         let mut cancelled = false;
         for endpoint in &info.endpoint {
             let Some(ticket) = &endpoint.ticket else { continue };
@@ -563,8 +599,7 @@ impl StockflightFlightSql {
                 continue;
             };
             let query = decode_ticket(&statement.statement_handle)?;
-            cancelled |= self.executor.cancel(&query.query_id);
-            tracing::info!(query_id = %query.query_id, "query cancelled by the client");
+            cancelled |= self.data.cancel(caller, &query.query_id);
         }
         Ok(if cancelled {
             CancelStatus::Cancelled

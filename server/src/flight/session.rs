@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use prost::Message;
 
-use crate::catalog::{CATALOG, SCHEMA};
+use stockflight_query::{CATALOG, SCHEMA};
 
 /// Action type names.
 pub const SET_SESSION_OPTIONS: &str = "SetSessionOptions";

@@ -241,8 +241,8 @@ fn normalize_types(df: DataFrame) -> Result<DataFrame, Error> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::Kind as Code;
     use crate::catalog::session_config;
-    use tonic::Code;
 
     /// A context with the server's settings and one table, `t (column1, column2)`.
     pub(crate) async fn context_with_t() -> SessionContext {
@@ -273,16 +273,16 @@ pub(crate) mod tests {
             "EXPLAIN INSERT INTO t VALUES (3, 'c')",
         ] {
             let err = plan(sql).await.unwrap_err();
-            assert_eq!(err.code(), Code::PermissionDenied, "{sql}: {err}");
+            assert_eq!(err.kind(), Code::PermissionDenied, "{sql}: {err}");
         }
     }
 
     #[tokio::test]
     async fn errors_have_the_right_codes() {
-        assert_eq!(plan("SELEC 1").await.unwrap_err().code(), Code::InvalidArgument);
-        assert_eq!(plan("SELECT * FROM nope").await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(plan("SELEC 1").await.unwrap_err().kind(), Code::InvalidArgument);
+        assert_eq!(plan("SELECT * FROM nope").await.unwrap_err().kind(), Code::NotFound);
         assert_eq!(
-            plan("SELECT nope FROM t").await.unwrap_err().code(),
+            plan("SELECT nope FROM t").await.unwrap_err().kind(),
             Code::InvalidArgument
         );
         for path in [
@@ -291,7 +291,7 @@ pub(crate) mod tests {
             "SELECT * FROM t WHERE column1 IN (SELECT 1 FROM '/tmp/x.csv')",
             "EXPLAIN SELECT * FROM '/etc/passwd'",
         ] {
-            assert_eq!(plan(path).await.unwrap_err().code(), Code::PermissionDenied, "{path}");
+            assert_eq!(plan(path).await.unwrap_err().kind(), Code::PermissionDenied, "{path}");
         }
     }
 

@@ -1,12 +1,7 @@
-//! Running queries: the current snapshot, limits (memory, time, concurrency, rows), cancellation,
-//! keep-alive batches, metrics and the slow-query log.
-
-pub mod budget;
-pub mod plan;
-pub mod results;
+//! Running queries: the snapshot they were planned on, limits (memory, time, concurrency, rows),
+//! cancellation, metrics and the slow-query log.
 
 use std::collections::{HashMap, VecDeque};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,21 +14,19 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::budget::Budgeted;
 use crate::catalog::{Catalog, Snapshot};
+use crate::engine::Limits;
 use crate::error::Error;
-use crate::settings::{LimitsSection, ServerSection};
-use budget::Budgeted;
-use plan::{Planned, plan_cached};
-use results::{Recording, deterministic};
+use crate::plan::{self, Planned, plan_cached};
+use crate::results::{Recording, deterministic};
+use crate::{BatchStream, Caller};
 
 /// How many cancelled-but-not-started query ids are remembered.
 const CANCELLED_MEMORY: usize = 1024;
-
-/// A stream of result batches; errors carry their gRPC code.
-pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, Error>> + Send>>;
 
 /// Runs queries on the catalog's current snapshot within the configured limits.
 #[derive(Debug)]
@@ -46,7 +39,6 @@ pub struct Executor {
     timeout: Option<Duration>,
     queue_timeout: Duration,
     max_rows: Option<u64>,
-    keep_alive: Duration,
     slow: Duration,
     slots: Arc<Semaphore>,
     cancels: Arc<Cancels>,
@@ -54,25 +46,19 @@ pub struct Executor {
 
 impl Executor {
     /// An executor with the given limits.
-    pub fn new(catalog: Arc<Catalog>, limits: &LimitsSection, server: &ServerSection) -> Self {
+    pub fn new(catalog: Arc<Catalog>, limits: &Limits) -> Self {
         Self {
             catalog,
             memory_bytes: mib(limits.query_memory_mb),
             shared_memory: Arc::new(GreedyMemoryPool::new(mib(limits.total_memory_mb))),
             shared_memory_mb: limits.total_memory_mb,
-            timeout: (limits.query_timeout_secs > 0).then(|| Duration::from_secs(limits.query_timeout_secs)),
-            queue_timeout: Duration::from_secs(limits.queue_timeout_secs),
-            max_rows: (limits.max_result_rows > 0).then_some(limits.max_result_rows),
-            keep_alive: Duration::from_secs(server.keep_alive_secs),
-            slow: Duration::from_millis(server.slow_query_ms),
+            timeout: limits.query_timeout,
+            queue_timeout: limits.queue_timeout,
+            max_rows: limits.max_result_rows,
+            slow: limits.slow_query,
             slots: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
             cancels: Arc::new(Cancels::default()),
         }
-    }
-
-    /// The catalog queries run on.
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
     }
 
     /// Plans `sql` on the current snapshot without running it (schemas, prepared statements);
@@ -89,6 +75,7 @@ impl Executor {
     /// snapshot until it ends.
     pub async fn run(
         &self,
+        caller: &Caller,
         query_id: &str,
         sql: &str,
         params: Option<ParamValues>,
@@ -133,11 +120,9 @@ impl Executor {
             }
         };
         metrics::gauge!("stockflight_server_queries_running").increment(1.0);
-        tracing::info!(query_id, run_id = %snapshot.manifest.run_id, sql, "query started");
+        tracing::info!(query_id, user = %caller.user, run_id = %snapshot.manifest.run_id, sql, "query started");
         let running = Running {
             inner,
-            schema: schema.clone(),
-            keep_alive: self.keep_alive,
             deadline: self.timeout.map(|t| (started + t, t)),
             max_rows: self.max_rows,
             rows: 0,
@@ -145,6 +130,7 @@ impl Executor {
             cancel,
             guard: Guard {
                 query_id: query_id.to_string(),
+                user: caller.user.clone(),
                 sql: sql.to_string(),
                 started,
                 slow: self.slow,
@@ -225,8 +211,6 @@ impl Cancels {
 /// A running query's stream state.
 struct Running {
     inner: SendableRecordBatchStream,
-    schema: SchemaRef,
-    keep_alive: Duration,
     deadline: Option<(Instant, Duration)>,
     max_rows: Option<u64>,
     rows: u64,
@@ -240,11 +224,14 @@ impl Running {
         if self.done {
             return None;
         }
-        let now = tokio::time::Instant::now();
-        let keep_alive_at = now + self.keep_alive;
-        let wake_at = match self.deadline {
-            Some((deadline, _)) => keep_alive_at.min(tokio::time::Instant::from_std(deadline)),
-            None => keep_alive_at,
+        let deadline = async {
+            match self.deadline {
+                Some((at, limit)) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+                    limit
+                }
+                None => std::future::pending().await,
+            }
         };
         let mut cancel = self.cancel.clone();
         let cancelled = async move {
@@ -268,11 +255,7 @@ impl Running {
                 Some(Ok(batch)) => self.count(batch),
                 Some(Err(e)) => Err(Error::from(e)),
             },
-            () = tokio::time::sleep_until(wake_at) => match self.deadline {
-                Some((deadline, limit)) if Instant::now() >= deadline => Err(Error::Timeout(limit)),
-                // Nothing yet: an empty batch keeps proxies from cutting the idle stream.
-                _ => Ok(RecordBatch::new_empty(self.schema.clone())),
-            },
+            limit = deadline => Err(Error::Timeout(limit)),
         };
         if let Err(e) = &item {
             self.done = true;
@@ -297,6 +280,7 @@ impl Running {
 /// Ends a query's bookkeeping when its stream is dropped (finished, failed or the client left).
 struct Guard {
     query_id: String,
+    user: String,
     sql: String,
     started: Instant,
     slow: Duration,
@@ -317,9 +301,9 @@ impl Drop for Guard {
         metrics::histogram!("stockflight_server_query_duration_seconds", "outcome" => outcome)
             .record(elapsed.as_secs_f64());
         if elapsed >= self.slow {
-            tracing::warn!(query_id = %self.query_id, elapsed_ms = elapsed.as_millis() as u64, outcome, sql = %self.sql, "slow query");
+            tracing::warn!(query_id = %self.query_id, user = %self.user, elapsed_ms = elapsed.as_millis() as u64, outcome, sql = %self.sql, "slow query");
         } else {
-            tracing::info!(query_id = %self.query_id, elapsed_ms = elapsed.as_millis() as u64, outcome, "query finished");
+            tracing::info!(query_id = %self.query_id, user = %self.user, elapsed_ms = elapsed.as_millis() as u64, outcome, "query finished");
         }
     }
 }

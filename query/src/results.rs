@@ -179,7 +179,7 @@ mod tests {
     use futures::TryStreamExt;
 
     async fn plan(sql: &str) -> LogicalPlan {
-        let ctx = crate::query::plan::tests::context_with_t().await;
+        let ctx = crate::plan::tests::context_with_t().await;
         ctx.state().create_logical_plan(sql).await.unwrap()
     }
 

@@ -28,14 +28,10 @@ use stockflight_proto::layout::{CURRENT_POINTER, SnapshotManifest, TableManifest
 use url::Url;
 
 use crate::error::Error;
-use crate::query::plan::PlanCache;
-use crate::query::results::ResultCache;
+use crate::plan::PlanCache;
+use crate::results::ResultCache;
+use crate::{CATALOG, SCHEMA};
 use store::SnapshotStore;
-
-/// The catalog name clients see.
-pub const CATALOG: &str = "stockflight";
-/// The schema name clients see.
-pub const SCHEMA: &str = "public";
 /// How many object metadata requests run at once while a snapshot loads.
 const HEAD_CONCURRENCY: usize = 16;
 /// How long the replaced snapshot still answers queries planned on it (a FlightInfo's ticket is
@@ -578,7 +574,7 @@ mod tests {
         a.refresh().await.unwrap();
         let err = a.snapshot(&first).await.unwrap_err();
         assert!(matches!(err, Error::SnapshotGone(_)), "{err}");
-        assert_eq!(err.code(), tonic::Code::Aborted);
+        assert_eq!(err.kind(), crate::Kind::Aborted);
         assert!(matches!(a.snapshot("r9@never").await, Err(Error::SnapshotGone(_))));
     }
 
