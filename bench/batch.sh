@@ -5,6 +5,11 @@
 #
 #   bench/batch.sh [ROWS]        default 10000000; set BENCH_SKIP_LOAD=1 to reuse a loaded table
 #
+# Then the distributed job (distributed.workers): two `stockflight-batch worker` processes on
+# loopback beside the coordinator, measured between two single-process jobs over the same table;
+# the figure is CPU-seconds per row of every batch process (coordinator + workers) against the
+# single-process job's (this machine has 2 cores: a CPU cost, not a speed-up).
+#
 # Two layouts, each measured scan, job, scan:
 #   - separate cores (the figure the target is judged on): Cassandra pinned to CPU 0, the job or
 #     the scan to CPU 1, as in production, where the database and the batch run on different
@@ -14,8 +19,8 @@
 # Before measuring, it waits until Cassandra has no pending compaction, so every measurement
 # reads the same SSTables.
 #
-# Uses its own stack (state dir .stockflight/bench-batch, ephemeral ports) and the workspace's
-# release build (`cargo build --release --workspace --bins --locked`, shared by every bench).
+# Uses its own stack (state dir .stockflight/bench-batch, ephemeral ports) and a release build of
+# stockflight-batch (`cargo build --release -p stockflight-batch --bins --locked`).
 # Writes figures to bench/results/batch.md.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,8 +33,9 @@ memory_mb=${BENCH_MEMORY_MB:-1024}
 data=$STOCKFLIGHT_STATE_DIR/data
 cpus=$(nproc)
 
-cargo build --release --workspace --bins --locked
+cargo build --release -p stockflight-batch --bins --locked
 bench=$CARGO_TARGET_DIR/release/stockflight-batch-bench
+batch=$CARGO_TARGET_DIR/release/stockflight-batch
 dev/stack up --ephemeral-ports cassandra
 set -a; . "$STOCKFLIGHT_STATE_DIR/stack.env"; set +a
 common=(--cassandra "$STOCKFLIGHT_CASSANDRA_NODES" --keyspace stockflight_bench --storage "$data"
@@ -83,7 +89,55 @@ scan=$(measure scan); echo "shared $scan"
 job=$(measure job); echo "shared $job"
 scan2=$(measure scan); echo "shared $scan2"
 
+# The distributed job: two workers on loopback, measured between two single-process jobs.
+workers_dir=$STOCKFLIGHT_STATE_DIR/workers
+rm -rf "$workers_dir"; mkdir -p "$workers_dir"
+worker_pids=()
+stop_workers() {
+  for pid in "${worker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_workers EXIT
+for w in 1 2; do
+  "$batch" worker --worker-addr 127.0.0.1:0 --worker-port-file "$workers_dir/w$w.port" \
+    --metrics-addr 127.0.0.1:0 --storage-url "$data" --memory-limit-mb "$memory_mb" \
+    --log-format json 2>"$workers_dir/w$w.log" &
+  worker_pids+=($!)
+done
+addresses=()
+for w in 1 2; do
+  for _ in $(seq 600); do [ -s "$workers_dir/w$w.port" ] && break; sleep 0.1; done
+  [ -s "$workers_dir/w$w.port" ] || { echo "bench/batch.sh: worker $w wrote no port file" >&2; cat "$workers_dir/w$w.log" >&2; exit 1; }
+  addresses+=("$(<"$workers_dir/w$w.port")")
+done
+workers_cpu() { # CPU seconds of every worker so far
+  local total=0 pid
+  for pid in "${worker_pids[@]}"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'
+}
+distributed() {
+  local before out after c_before c_after
+  before=$(workers_cpu); c_before=$(cassandra_cpu)
+  out=$("$bench" "${common[@]}" --workers "$(IFS=,; echo "${addresses[*]}")" job)
+  after=$(workers_cpu); c_after=$(cassandra_cpu)
+  echo "$out workers_cpu_seconds=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.1f", b - a }')" \
+    "cassandra_cpu_seconds=$(awk -v a="$c_before" -v b="$c_after" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) / t }')"
+}
+d_single=$(measure job); echo "single $d_single"
+d_dist=$(distributed); echo "distributed $d_dist"
+d_single2=$(measure job); echo "single $d_single2"
+stop_workers
+trap - EXIT
+
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+per_row() { # MEASUREMENT: CPU microseconds per row of every batch process in it
+  awk -v c="$(field "$1" cpu_seconds)" -v w="$(field "$1" workers_cpu_seconds)" -v r="$(field "$1" rows)" \
+    'BEGIN { printf "%.3f", (c + w) * 1e6 / r }'
+}
+dist_ratio() { # distributed per row over the mean of the single-process jobs around it
+  awk -v d="$(per_row "$d_dist")" -v a="$(per_row "$d_single")" -v b="$(per_row "$d_single2")" \
+    'BEGIN { printf "%.2f", d / ((a + b) / 2) }'
+}
 row() {
   echo "| $1 | $(field "$2" rows) | $(field "$2" seconds) | $(field "$2" rows_per_s) | $(field "$2" peak_rss_mib) | $(field "$2" cpu_seconds) | $(field "$2" cassandra_cpu_seconds) |"
 }
@@ -134,6 +188,25 @@ seconds (joins, aggregates, zstd Parquet of every row), about $(awk -v j="$(fiel
 same $cpus cores. Per CPU second of its own the job handles $(awk -v r="$(field "$job" rows)" -v c="$(field "$job" cpu_seconds)" 'BEGIN { printf "%.0f", r / c / 1000 }')k rows, so on a machine of its own it
 keeps up with far more than one Cassandra node serves.
 MD
+  cat <<MD
+
+## Distributed: 2 workers on this machine
+
+The same job with \`distributed.workers\` naming two \`stockflight-batch worker\` processes on loopback
+(datafusion-distributed: the scan's token ranges dealt to both, joins, \`GROUPING SETS\` aggregation
+and every Parquet file on the workers, the coordinator plans and publishes), between two
+single-process jobs over the same table, no pinning. Every process shares the $cpus cores with
+Cassandra, so the figure is CPU cost per row, not speed.
+
+| measurement | rows | seconds | CPU s (coordinator) | CPU s (workers) | CPU us per row | CPU s (Cassandra) |
+|---|---:|---:|---:|---:|---:|---:|
+| single-process job (before) | $(field "$d_single" rows) | $(field "$d_single" seconds) | $(field "$d_single" cpu_seconds) | - | $(per_row "$d_single") | $(field "$d_single" cassandra_cpu_seconds) |
+| distributed job, 2 workers | $(field "$d_dist" rows) | $(field "$d_dist" seconds) | $(field "$d_dist" cpu_seconds) | $(field "$d_dist" workers_cpu_seconds) | $(per_row "$d_dist") | $(field "$d_dist" cassandra_cpu_seconds) |
+| single-process job (after) | $(field "$d_single2" rows) | $(field "$d_single2" seconds) | $(field "$d_single2" cpu_seconds) | - | $(per_row "$d_single2") | $(field "$d_single2" cassandra_cpu_seconds) |
+
+CPU per row, distributed / single-process: **$(dist_ratio)x** (target <= 1.3x). Peak RSS of the
+coordinator: $(field "$d_dist" peak_rss_mib) MiB.
+MD
 } >bench/results/batch.md
 met() { awk "BEGIN { exit !($1) }" && echo yes || echo "**no**"; }
 {
@@ -147,5 +220,7 @@ met() { awk "BEGIN { exit !($1) }" && echo yes || echo "**no**"; }
   r=$(ratio "$job" "$scan" "$scan2")
   echo "| batch | job / raw token-range scan, shared cores (Cassandra and job on the same $cpus cores) | ${r}x | (see notes) | - |"
   echo "| batch | peak RSS of the job, ${memory_mb} MiB pool | $rss MiB | <= 2048 MiB | $(met "$rss <= 2048") |"
+  r=$(dist_ratio)
+  echo "| batch | 2 workers: CPU-seconds per row of all batch processes / single-process job, $rows rows | ${r}x | <= 1.3x | $(met "$r <= 1.3") |"
 } >bench/results/batch.summary
 cat bench/results/batch.md

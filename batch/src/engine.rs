@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 
@@ -39,11 +39,27 @@ pub fn session(
         memory_limit_mib = memory_limit >> 20,
         "planning partitions"
     );
+    let runtime = runtime(memory_limit, spill_dir)?;
+    let config = config(partitions);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let url = url::Url::parse(STORE_URL).expect("static URL");
+    ctx.register_object_store(&url, store);
+    Ok(ctx)
+}
+
+/// The session options of every run: `partitions` target partitions, strings `Utf8` end to end.
+pub fn config(partitions: usize) -> SessionConfig {
     let mut config = SessionConfig::new().with_target_partitions(partitions);
     let options = config.options_mut();
     // Strings stay `Utf8` end to end: JDBC/ODBC drivers do not map `Utf8View`.
     options.execution.parquet.schema_force_view_types = false;
     options.sql_parser.map_string_types_to_utf8view = false;
+    config
+}
+
+/// A runtime whose operators share `memory_limit` bytes (see [`RunPool`]) and spill to
+/// `spill_dir` (or the system's temporary directory) beyond it.
+pub fn runtime(memory_limit: usize, spill_dir: Option<PathBuf>) -> Result<Arc<RuntimeEnv>, Error> {
     let disk = match spill_dir {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
@@ -52,12 +68,8 @@ pub fn session(
         }
         None => DiskManagerMode::OsTmpDirectory,
     };
-    let runtime = RuntimeEnvBuilder::new()
+    Ok(RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(RunPool::new(memory_limit)))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(disk))
-        .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    let url = url::Url::parse(STORE_URL).expect("static URL");
-    ctx.register_object_store(&url, store);
-    Ok(ctx)
+        .build_arc()?)
 }

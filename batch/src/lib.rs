@@ -4,8 +4,10 @@
 //! ([`scan`]), joins and aggregates it with DataFusion in one pass ([`tables`], [`engine`],
 //! [`reference`], [`fanout`]), writes Parquet ([`partitioned`], [`write`]) and publishes the
 //! snapshot atomically ([`publish`]); [`run`] ties these together and [`schedule`] decides
-//! when runs happen.
+//! when runs happen. With `distributed.workers` set, [`distributed`] runs the pass on worker
+//! processes instead.
 
+pub mod distributed;
 pub mod engine;
 pub mod error;
 pub mod fanout;

@@ -1,5 +1,6 @@
 //! `stockflight-batch`: aggregates the availability table into Parquet snapshots, published
-//! atomically; once (`--once`) or on the built-in schedule.
+//! atomically; once (`--once`) or on the built-in schedule. `stockflight-batch worker` runs
+//! the stages of distributed runs (`distributed.workers`).
 
 use std::process::ExitCode;
 
@@ -7,13 +8,29 @@ use chrono::Utc;
 use stockflight_batch::error::Error;
 use stockflight_batch::run::{self, PublishOptions, RunOptions};
 use stockflight_batch::schedule::{Clock, Decision, Schedule, SystemClock, parse_interval, run_id_at};
-use stockflight_batch::settings::BatchSettings;
+use stockflight_batch::settings::{BatchSettings, WorkerSettings};
 use stockflight_common::http::{self, Health};
 use stockflight_common::storage::Storage;
 use stockflight_common::{config, exit, shutdown, telemetry};
 
 fn main() -> ExitCode {
-    exit::finish("stockflight-batch", run())
+    let mut args = std::env::args_os();
+    args.next();
+    match args.next() {
+        Some(sub) if sub == "worker" => exit::finish("stockflight-batch worker", worker(args)),
+        _ => exit::finish("stockflight-batch", run()),
+    }
+}
+
+/// `stockflight-batch worker`: serves the stages of distributed runs until SIGTERM/SIGINT.
+fn worker(args: std::env::ArgsOs) -> Result<(), Error> {
+    let settings: WorkerSettings = config::load_args(std::iter::once("stockflight-batch worker".into()).chain(args))?;
+    telemetry::init_logging(&settings.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Storage(format!("tokio runtime: {e}")))?;
+    runtime.block_on(stockflight_batch::distributed::worker::serve(settings))
 }
 
 fn run() -> Result<(), Error> {

@@ -47,6 +47,7 @@ pub struct PartitionedWriter {
     file_schema: SchemaRef,
     properties: WriterProperties,
     pool: Arc<dyn MemoryPool>,
+    file_name: String,
     files: Mutex<HashMap<String, mpsc::Sender<RecordBatch>>>,
     tasks: Mutex<JoinSet<Result<WrittenFile, Error>>>,
 }
@@ -100,9 +101,17 @@ impl PartitionedWriter {
             file_schema: Arc::new(file_schema),
             properties: writer_properties(row_group_rows),
             pool,
+            file_name: crate::write::TABLE_FILE.to_string(),
             files: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
         })
+    }
+
+    /// The same writer naming each partition's file `name` (default `part-0.parquet`): the
+    /// tasks of a distributed run each write their own file per partition value.
+    pub fn with_file_name(mut self, name: impl Into<String>) -> Self {
+        self.file_name = name.into();
+        self
     }
 
     /// Splits `batch` by the partition column and queues each part for its file.
@@ -133,6 +142,17 @@ impl PartitionedWriter {
 
     /// Closes every file and describes the table: the files its writers wrote, with their sizes.
     pub async fn finish(&self) -> Result<TableManifest, Error> {
+        let files = self.finish_files().await?;
+        Ok(TableManifest {
+            rows: files.iter().map(|f| f.rows).sum(),
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            files: files.into_iter().map(|f| f.path).collect(),
+            partition_columns: vec![self.column.clone()],
+        })
+    }
+
+    /// Closes every file and returns each as its writer wrote it, sorted by path.
+    pub async fn finish_files(&self) -> Result<Vec<WrittenFile>, Error> {
         self.files.lock().expect("writer map lock").clear();
         let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("writer tasks lock"));
         let mut files = Vec::new();
@@ -140,12 +160,7 @@ impl PartitionedWriter {
             files.push(done.map_err(|e| Error::Storage(format!("a Parquet writer failed: {e}")))??);
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(TableManifest {
-            rows: files.iter().map(|f| f.rows).sum(),
-            bytes: files.iter().map(|f| f.bytes).sum(),
-            files: files.into_iter().map(|f| f.path).collect(),
-            partition_columns: vec![self.column.clone()],
-        })
+        Ok(files)
     }
 
     async fn first_error(&self) -> Result<(), Error> {
@@ -166,7 +181,7 @@ impl PartitionedWriter {
         // `Path::join` percent-encodes what may not appear in a path segment, as Hive does.
         let path = Path::from(self.prefix.as_str())
             .join(format!("{}={value}", self.column).as_str())
-            .join("part-0.parquet");
+            .join(self.file_name.as_str());
         let reservation = MemoryConsumer::new(format!("{SNAPSHOT_WRITER_PREFIX}({path})")).register(&self.pool);
         let file = FileWriter {
             store: self.store.clone(),

@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub row_group_rows: usize,
     /// Snapshots kept by retention.
     pub retention: usize,
+    /// Addresses (`host:port`) of the workers of a distributed run; empty: the pass runs in
+    /// this process.
+    pub workers: Vec<String>,
 }
 
 /// How a run publishes and what retention keeps, beyond [`RunOptions::retention`].
@@ -109,6 +112,7 @@ impl RunOptions {
             spill_dir: s.memory.spill_dir.clone(),
             row_group_rows: s.snapshot.row_group_rows,
             retention: s.snapshot.retention,
+            workers: s.distributed_workers(),
         }
     }
 }
@@ -225,13 +229,79 @@ async fn run_leased(
     }
     let previous = publisher.current().await?.map(|p| p.manifest);
 
-    let page_options = PageOptions {
+    let pass = if options.workers.is_empty() {
+        local_run(options, &store, previous.as_ref(), session, run_id, started_at, clock).await?
+    } else {
+        distributed_run(
+            options,
+            storage,
+            &store,
+            previous.as_ref(),
+            lease,
+            session,
+            run_id,
+            started_at,
+            clock,
+        )
+        .await?
+    };
+    let Outcome {
+        tables,
+        rows_scanned,
+        ranges,
+        page_retries,
+        pass_duration,
+        spill,
+    } = pass;
+
+    let manifest = SnapshotManifest {
+        format_version: MANIFEST_FORMAT_VERSION,
+        run_id: run_id.to_string(),
+        started_at: started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        published_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        tables: tables.clone(),
+    };
+    publisher.commit(manifest, lease).await?;
+    tracing::info!(run_id, "published");
+    let deleted = publisher
+        .retain(options.retention, publish.retention_grace, Utc::now())
+        .await?;
+    Ok(Summary {
+        run_id: run_id.to_string(),
+        written: true,
+        rows_scanned,
+        ranges,
+        page_retries,
+        pass_duration,
+        tables,
+        duration: clock.elapsed(),
+        deleted,
+        spill,
+    })
+}
+
+/// What the pass of a run produced, wherever it ran.
+struct Outcome {
+    tables: BTreeMap<String, TableManifest>,
+    rows_scanned: u64,
+    ranges: u64,
+    page_retries: u64,
+    pass_duration: Duration,
+    spill: Spill,
+}
+
+/// How the run's scan requests pages.
+fn page_options(options: &RunOptions) -> PageOptions {
+    PageOptions {
         page_size: options.page_size,
         retries: options.retries,
         request_timeout: options.request_timeout,
         consistency: options.consistency,
-    };
-    let reader = TableReader::new(session, &options.keyspace, page_options).await?;
+    }
+}
+
+/// The splits of the ring for this run, sized from Cassandra's estimates.
+async fn plan_ranges(reader: &TableReader, options: &RunOptions, run_id: &str) -> Vec<crate::scan::TokenRange> {
     let estimated = reader.estimated_bytes().await;
     let ranges = split_ring(split_count(estimated, options.split_bytes, options.parallelism));
     tracing::info!(
@@ -241,6 +311,23 @@ async fn run_leased(
         parallelism = options.parallelism,
         "scanning"
     );
+    ranges
+}
+
+/// The pass in this process: scan, join and aggregate in one pass (`fanout`), then the small
+/// tables.
+async fn local_run(
+    options: &RunOptions,
+    store: &Arc<dyn ObjectStore>,
+    previous: Option<&SnapshotManifest>,
+    session: Arc<Session>,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+) -> Result<Outcome, Error> {
+    let store = store.clone();
+    let reader = TableReader::new(session, &options.keyspace, page_options(options)).await?;
+    let ranges = plan_ranges(&reader, options, run_id).await;
     let scan_progress = Arc::new(ScanProgress::default());
     let scan = Scan::new(Arc::new(reader), ranges, options.parallelism, scan_progress.clone());
 
@@ -290,7 +377,7 @@ async fn run_leased(
         .to_rfc3339_opts(SecondsFormat::Micros, true)
         .trim_end_matches('Z')
         .to_string();
-    let has_previous = register_previous_trend(&ctx, &store, previous.as_ref()).await?;
+    let has_previous = register_previous_trend(&ctx, &store, previous).await?;
     let trend_sql = tables::trend_sql(run_id, &run_time, has_previous);
     let (items_sql, nodes_sql) = (
         format!("SELECT * FROM {}", reference::ITEMS),
@@ -312,29 +399,70 @@ async fn run_leased(
         tables.insert(name.to_string(), add(&mut spill, table));
     }
 
-    let manifest = SnapshotManifest {
-        format_version: MANIFEST_FORMAT_VERSION,
-        run_id: run_id.to_string(),
-        started_at: started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        published_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-        tables: tables.clone(),
-    };
-    publisher.commit(manifest, lease).await?;
-    tracing::info!(run_id, "published");
-    let deleted = publisher
-        .retain(options.retention, publish.retention_grace, Utc::now())
-        .await?;
-    Ok(Summary {
-        run_id: run_id.to_string(),
-        written: true,
+    Ok(Outcome {
+        tables,
         rows_scanned,
         ranges: scan_progress.ranges_total.load(Ordering::Relaxed),
         page_retries: scan_progress.page_retries.load(Ordering::Relaxed),
         pass_duration,
-        tables,
-        duration: clock.elapsed(),
-        deleted,
         spill,
+    })
+}
+
+/// The pass on the workers of `options.workers` (see [`crate::distributed`]): they write every
+/// file and record it; this process checks what they recorded.
+#[allow(clippy::too_many_arguments)]
+async fn distributed_run(
+    options: &RunOptions,
+    storage: &Storage,
+    store: &Arc<dyn ObjectStore>,
+    previous: Option<&SnapshotManifest>,
+    lease: &Lease,
+    session: Arc<Session>,
+    run_id: &str,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+) -> Result<Outcome, Error> {
+    let reader = TableReader::new(session.clone(), &options.keyspace, page_options(options)).await?;
+    let ranges = plan_ranges(&reader, options, run_id).await;
+    let pass = crate::distributed::plan::run_pass(
+        crate::distributed::plan::PassInput {
+            options,
+            store,
+            storage: storage.location().to_string(),
+            run_id,
+            started_at,
+            previous,
+            epoch: crate::publish::Fence::token(lease),
+            ranges,
+        },
+        &session,
+    )
+    .await?;
+    let receipts = pass.receipts;
+    let tables = crate::distributed::plan::manifest_tables(&receipts);
+    let snapshot_rows = tables[SNAPSHOT].rows;
+    if snapshot_rows != receipts.rows_scanned {
+        // Right joins keep every scanned row once, unless a reference id occurs twice.
+        return Err(Error::Reference(format!(
+            "the join produced {snapshot_rows} rows from {} scanned: items.item_id or nodes.node_id is not unique",
+            receipts.rows_scanned
+        )));
+    }
+    tracing::info!(
+        run_id,
+        rows = receipts.rows_scanned,
+        scan_tasks = pass.scan_tasks,
+        seconds = pass.duration.as_secs_f64(),
+        "distributed pass done: scan, join, every table written by the workers"
+    );
+    Ok(Outcome {
+        tables,
+        rows_scanned: receipts.rows_scanned,
+        ranges: receipts.ranges,
+        page_retries: receipts.page_retries,
+        pass_duration: clock.elapsed(),
+        spill: Spill::default(),
     })
 }
 
@@ -473,13 +601,19 @@ async fn register_previous_trend(
     store: &Arc<dyn ObjectStore>,
     previous: Option<&SnapshotManifest>,
 ) -> Result<bool, Error> {
-    let Some(files) = previous
-        .and_then(|m| m.tables.get(TREND))
-        .map(|t| &t.files)
-        .filter(|f| !f.is_empty())
-    else {
+    let files = previous.and_then(|m| m.tables.get(TREND)).map_or(&[][..], |t| &t.files);
+    register_trend_files(ctx, store, files).await
+}
+
+/// Registers the rows of the trend `files` as `previous_trend`; false when there are none.
+pub(crate) async fn register_trend_files(
+    ctx: &SessionContext,
+    store: &Arc<dyn ObjectStore>,
+    files: &[String],
+) -> Result<bool, Error> {
+    if files.is_empty() {
         return Ok(false);
-    };
+    }
     let mut batches = Vec::new();
     let mut schema = None;
     for file in files {

@@ -16,7 +16,11 @@ pub const DEFAULT_RETENTION_GRACE_SECS: u64 = 900;
 
 /// Aggregates the availability table into Parquet snapshots, published atomically.
 #[derive(Debug, Parser, Serialize, Deserialize)]
-#[command(name = "stockflight-batch", version)]
+#[command(
+    name = "stockflight-batch",
+    version,
+    after_help = "A worker of distributed runs (distributed.workers): stockflight-batch worker --help"
+)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSettings {
     /// TOML configuration file; environment variables and flags override it.
@@ -46,6 +50,9 @@ pub struct BatchSettings {
     pub schedule: ScheduleSection,
     #[command(flatten)]
     pub lease: LeaseSection,
+    #[command(flatten)]
+    #[serde(default)]
+    pub distributed: DistributedSection,
     #[command(flatten)]
     pub metrics: MetricsSection<9466>,
     #[command(flatten)]
@@ -101,6 +108,85 @@ pub struct ScanSection {
         value_name = "MS"
     )]
     pub request_timeout_ms: u64,
+}
+
+/// Where the pass of a run runs: in this process (default) or on workers.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedSection {
+    /// Addresses (`host:port`, comma-separated) of `stockflight-batch worker` processes that run
+    /// the scan, joins, aggregation and Parquet writes; this process plans and publishes. Empty
+    /// (the default): the whole run in this process.
+    #[arg(
+        id = "distributed.workers",
+        long = "distributed-workers",
+        env = "STOCKFLIGHT_DISTRIBUTED_WORKERS",
+        default_value = "",
+        value_name = "HOST:PORT,..."
+    )]
+    #[serde(default)]
+    pub workers: String,
+}
+
+/// A worker of distributed runs: `stockflight-batch worker`.
+#[derive(Debug, Parser, Serialize, Deserialize)]
+#[command(name = "stockflight-batch worker", version)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// TOML configuration file; environment variables and flags override it.
+    #[arg(long = "config", id = "config", env = "STOCKFLIGHT_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub worker: WorkerSection,
+    #[command(flatten)]
+    pub storage: StorageSection,
+    #[command(flatten)]
+    pub memory: MemorySection,
+    #[command(flatten)]
+    pub metrics: MetricsSection<9467>,
+    #[command(flatten)]
+    pub log: LogSection,
+}
+
+/// The worker's own service.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Address the worker's Arrow Flight service listens on; port 0 picks a free port (written
+    /// to `worker.port_file` and logged).
+    #[arg(
+        id = "worker.addr",
+        long = "worker-addr",
+        env = "STOCKFLIGHT_WORKER_ADDR",
+        default_value_t = std::net::SocketAddr::from(([127, 0, 0, 1], 9470)),
+        value_name = "IP:PORT"
+    )]
+    pub addr: std::net::SocketAddr,
+    /// File the worker writes its address to (`ip:port`) once it accepts connections.
+    #[arg(
+        id = "worker.port_file",
+        long = "worker-port-file",
+        env = "STOCKFLIGHT_WORKER_PORT_FILE",
+        value_name = "FILE"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_file: Option<PathBuf>,
+}
+
+impl Settings for WorkerSettings {
+    fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.storage.validate()?;
+        let limit = self.memory.limit_mb << 20;
+        if crate::memory::partitions_for(limit, crate::run::PASS_AGGREGATIONS, 1).is_none() {
+            return Err(crate::memory::too_small(limit, crate::run::PASS_AGGREGATIONS));
+        }
+        Ok(())
+    }
 }
 
 /// The run lease in Cassandra that keeps two processes from running at once.
@@ -282,6 +368,8 @@ impl Settings for BatchSettings {
         }
         parse_interval(&self.schedule.interval).map_err(|e| ConfigError::invalid("schedule.interval", e))?;
         parse_interval(&self.schedule.retry_after).map_err(|e| ConfigError::invalid("schedule.retry_after", e))?;
+        crate::distributed::plan::worker_urls(&self.distributed_workers())
+            .map_err(|e| ConfigError::invalid("distributed.workers", e))?;
         if let Some(id) = &self.run_id
             && (id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
@@ -348,6 +436,17 @@ impl BatchSettings {
                 format!("`{other}`: use auto, etag or none"),
             )),
         }
+    }
+
+    /// The worker addresses of `distributed.workers` (empty: a single-process run).
+    pub fn distributed_workers(&self) -> Vec<String> {
+        self.distributed
+            .workers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// The Cassandra contact points as a list.
@@ -438,6 +537,26 @@ mod tests {
         assert!(err.to_string().contains("snapshot.conditional_put"), "{err}");
         let err = load_from::<BatchSettings, _, _>(["b", "--snapshot-conditional-put", "maybe"]).unwrap_err();
         assert!(err.to_string().contains("snapshot.conditional_put"), "{err}");
+    }
+
+    #[test]
+    fn distributed_workers_are_checked_and_single_process_is_the_default() {
+        let s = load_from::<BatchSettings, _, _>(["b"]).unwrap();
+        assert!(s.distributed_workers().is_empty());
+        let s =
+            load_from::<BatchSettings, _, _>(["b", "--distributed-workers", "127.0.0.1:7001, 10.0.0.2:7001"]).unwrap();
+        assert_eq!(s.distributed_workers(), ["127.0.0.1:7001", "10.0.0.2:7001"]);
+        let err = load_from::<BatchSettings, _, _>(["b", "--distributed-workers", "127.0.0.1"]).unwrap_err();
+        assert!(err.to_string().contains("distributed.workers"), "{err}");
+    }
+
+    #[test]
+    fn worker_options_follow_the_naming_rule() {
+        stockflight_common::config::check_names::<WorkerSettings>().unwrap();
+        let s = load_from::<WorkerSettings, _, _>(["w", "--worker-addr", "127.0.0.1:0"]).unwrap();
+        assert_eq!(s.worker.addr.port(), 0);
+        let err = load_from::<WorkerSettings, _, _>(["w", "--memory-limit-mb", "4"]).unwrap_err();
+        assert!(err.to_string().contains("memory.limit_mb"), "{err}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub const SNAPSHOT_PARTITION: &str = "region";
 /// The additive measures of a group of joined rows (a relation with `status`,
 /// `available_qty` and `reserved_qty`); coarser levels sum them, and `in_stock_rate` is derived
 /// from them last ([`measures_of_partials`]).
-const PARTIAL_MEASURES: &str = "
+pub(crate) const PARTIAL_MEASURES: &str = "
     COUNT(*) AS items_tracked,
     SUM(CASE WHEN status = 1 THEN 1 ELSE 0 END) AS in_stock,
     SUM(CASE WHEN status = 2 THEN 1 ELSE 0 END) AS low_stock,
@@ -44,7 +44,7 @@ const PARTIAL_MEASURES: &str = "
 
 /// The published measures over partial measures: taken as they are (`sum = false`, one
 /// partial row per output row) or summed over the output's group (`sum = true`).
-fn measures_of_partials(sum: bool) -> String {
+pub(crate) fn measures_of_partials(sum: bool) -> String {
     let m = |column: &str| {
         if sum {
             format!("SUM({column})")

@@ -52,8 +52,14 @@ pub trait Settings: clap::Parser + Serialize + DeserializeOwned {
 ///
 /// Exits the process with clap's usage error (code 2) for malformed flags or variables.
 pub fn load<S: Settings>() -> Result<S, ConfigError> {
+    load_args(std::env::args_os())
+}
+
+/// Like [`load`], from `args` (a subcommand's own: its name first, then its options), exiting
+/// with clap's usage error or help as [`load`] does.
+pub fn load_args<S: Settings>(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<S, ConfigError> {
     let matches = S::command()
-        .try_get_matches()
+        .try_get_matches_from(args)
         .unwrap_or_else(|err| exit_naming_env::<S>(err));
     from_matches(&matches)
 }

@@ -5,6 +5,7 @@
 //! stockflight-batch-bench load --rows 10000000 ...   # fast loader: concurrent prepared inserts
 //! stockflight-batch-bench scan ...                   # raw scan: deserialize and count rows only
 //! stockflight-batch-bench job ...                    # the whole batch run (scan, join, write, publish)
+//! stockflight-batch-bench --workers A,B job ...       # the same on `stockflight-batch worker` processes
 //! ```
 //! Each prints one `key=value` line with rows, seconds, rows/s and the process's peak RSS.
 
@@ -46,6 +47,9 @@ struct Cli {
     /// DataFusion memory pool in MiB (job).
     #[arg(long, default_value_t = 1024)]
     memory_mb: usize,
+    /// Worker addresses (`host:port,...`) for a distributed job; empty: single-process.
+    #[arg(long, default_value = "")]
+    workers: String,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -145,6 +149,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 spill_dir: None,
                 row_group_rows: 512 * 1024,
                 retention: 2,
+                workers: cli
+                    .workers
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty())
+                    .map(String::from)
+                    .collect(),
             };
             let now = Utc::now();
             let run_id = format!("bench{}", now.format("%Y%m%dT%H%M%S%3f"));
