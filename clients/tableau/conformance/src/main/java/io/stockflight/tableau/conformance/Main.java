@@ -6,6 +6,7 @@ import io.stockflight.tableau.conformance.report.Baseline;
 import io.stockflight.tableau.conformance.report.Report;
 import io.stockflight.tableau.conformance.report.Tally;
 import io.stockflight.tableau.conformance.run.CalcRunner;
+import io.stockflight.tableau.conformance.run.ConnectorScripts;
 import io.stockflight.tableau.conformance.run.Database;
 import io.stockflight.tableau.conformance.run.Outcome;
 import io.stockflight.tableau.conformance.tdvt.TestFile;
@@ -16,6 +17,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Properties;
 
 /**
  * The TDVT-style conformance run: exit 0 when it ran (and held the baseline), 1 when a pass rate
@@ -50,7 +52,15 @@ public final class Main {
         List<TestFile> tests = TestSuite.load(o.tests(), o.only());
         List<Outcome> outcomes = new ArrayList<>();
         long started = System.nanoTime();
-        try (Database db = Database.connect(o.url(), o.credentials())) {
+        String url = o.url();
+        Properties properties = o.credentials();
+        if (o.connector() != null) {
+            ConnectorScripts scripts = ConnectorScripts.run(o.connector(), o.attributes());
+            url = scripts.url();
+            properties = scripts.properties();
+            System.out.println("connecting as the connector does: " + url + " with properties " + properties.stringPropertyNames());
+        }
+        try (Database db = Database.connect(url, properties)) {
             Translator translator = new Translator(dialect, db.schema(o.table()), db.identifierQuote());
             CalcRunner runner = new CalcRunner(translator, db, o.table());
             for (TestFile test : tests) {

@@ -1,6 +1,8 @@
 package io.stockflight.tableau.conformance;
 
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Properties;
 import java.util.regex.Pattern;
 
@@ -10,6 +12,8 @@ record Options(
     Path dialect,
     String url,
     Properties credentials,
+    Path connector,
+    Map<String, String> attributes,
     String table,
     Path out,
     Pattern only,
@@ -19,9 +23,11 @@ record Options(
 
     /** Environment variable the token may come from, so it stays out of process listings. */
     static final String TOKEN_ENV = "STOCKFLIGHT_CONFORMANCE_TOKEN";
+    /** Environment variable the connector's secure {@code password} attribute may come from. */
+    static final String PASSWORD_ENV = "STOCKFLIGHT_CONFORMANCE_PASSWORD";
 
     static final String USAGE = """
-        Usage: conformance --tests DIR --dialect FILE --url JDBC_URL [options]
+        Usage: conformance --tests DIR --dialect FILE (--url JDBC_URL | --connector DIR --attr K=V...) [options]
 
         Translates every calculation of a TDVT expression-test directory (setup.<name>.txt and
         expected.setup.<name>[.<n>].txt) with a connector's dialect.tdd, runs it through the
@@ -33,13 +39,17 @@ record Options(
           --user NAME        sign in with a user and --password
           --password PW
           --token TOKEN      sign in with a static token (or set %s)
+          --connector DIR    instead of --url: connect with the URL and properties the
+                             connector's connectionBuilder.js and connectionProperties.js make
+          --attr KEY=VALUE   a connection attribute for them (server, port, sslmode,
+                             authentication, username; the password from %s)
           --table NAME       the table the calculations read (default calcs)
           --out DIR          where conformance.md and failures.md go (default conformance-out)
           --only REGEX       only the tests whose names match
           --baseline FILE    exit 1 when any pass rate recorded there drops
           --record FILE      record this run's pass rates there
           --source LABEL     how the reports name the test directory (default: its path)
-        """.formatted(TOKEN_ENV);
+        """.formatted(TOKEN_ENV, PASSWORD_ENV);
 
     /** Parses {@code args}; a bad command line throws {@link IllegalArgumentException} with the reason. */
     static Options parse(String[] args) {
@@ -47,6 +57,8 @@ record Options(
         Path dialect = null;
         String url = null;
         Properties credentials = new Properties();
+        Path connector = null;
+        Map<String, String> attributes = new LinkedHashMap<>();
         String table = "calcs";
         Path out = Path.of("conformance-out");
         Pattern only = null;
@@ -69,6 +81,14 @@ record Options(
                 case "--user" -> credentials.setProperty("user", value);
                 case "--password" -> credentials.setProperty("password", value);
                 case "--token" -> credentials.setProperty("token", value);
+                case "--connector" -> connector = Path.of(value);
+                case "--attr" -> {
+                    int eq = value.indexOf('=');
+                    if (eq < 1) {
+                        throw new IllegalArgumentException("--attr needs KEY=VALUE, not " + value);
+                    }
+                    attributes.put(value.substring(0, eq), value.substring(eq + 1));
+                }
                 case "--table" -> table = value;
                 case "--out" -> out = Path.of(value);
                 case "--only" -> only = Pattern.compile(value);
@@ -78,14 +98,18 @@ record Options(
                 default -> throw new IllegalArgumentException("unknown option " + flag);
             }
         }
-        if (tests == null || dialect == null || url == null) {
-            throw new IllegalArgumentException("--tests, --dialect and --url are required");
+        if (tests == null || dialect == null || (url == null) == (connector == null)) {
+            throw new IllegalArgumentException("--tests, --dialect and one of --url or --connector are required");
+        }
+        String password = System.getenv(PASSWORD_ENV);
+        if (password != null && !attributes.containsKey("password")) {
+            attributes.put("password", password);
         }
         String token = System.getenv(TOKEN_ENV);
         if (!credentials.containsKey("token") && token != null && !token.isEmpty()) {
             credentials.setProperty("token", token);
         }
-        return new Options(tests, dialect, url, credentials, table, out, only, baseline, record,
+        return new Options(tests, dialect, url, credentials, connector, Map.copyOf(attributes), table, out, only, baseline, record,
             source == null ? tests.toString() : source);
     }
 }
