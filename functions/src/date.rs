@@ -2,14 +2,16 @@
 //! week ([`crate::calendar`]), as `tableau_datepart(part, value[, start_of_week])` and friends.
 //!
 //! The start of week is Tableau's number for it (Sunday 0 ... Saturday 6, as dialects pass it)
-//! or a day name (`'monday'`); without it weeks start on Sunday. A NULL argument gives NULL; an unknown date part is an error.
+//! or a day name (`'monday'`); without it weeks start on Sunday. A NULL argument gives NULL; an
+//! unknown date part is an error.
 
-use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::DataType;
+use chrono::NaiveDateTime;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::ScalarUDF;
 
-use crate::calendar::{self, DatePart};
+use crate::calendar::{self, DatePart, StartOfWeek};
 use crate::kernel::{Arg, Rows, TableauUdf, done, micros, timestamp_type};
 
 /// The date-part functions.
@@ -57,46 +59,33 @@ fn part(rows: &Rows, row: usize) -> Result<Option<DatePart>> {
     }
 }
 
-fn datepart(rows: &Rows) -> Result<arrow::array::ArrayRef> {
-    let out: Int64Array = (0..rows.len)
+/// `f` of each row's date part, value and start of week; NULL where any of them is.
+fn each_part<T>(rows: &Rows, f: impl Fn(DatePart, NaiveDateTime, StartOfWeek) -> T) -> Result<Vec<Option<T>>> {
+    (0..rows.len)
         .map(|r| {
             let (Some(part), Some(value), Some(start)) = (part(rows, r)?, rows.time(1, r), rows.week_start(2, r)?)
             else {
                 return Ok(None);
             };
-            Ok(Some(calendar::date_part(part, value, start)))
+            Ok(Some(f(part, value, start)))
         })
-        .collect::<Result<_>>()?;
-    done(out)
+        .collect()
 }
 
-fn datename(rows: &Rows) -> Result<arrow::array::ArrayRef> {
-    let out: StringArray = (0..rows.len)
-        .map(|r| {
-            let (Some(part), Some(value), Some(start)) = (part(rows, r)?, rows.time(1, r), rows.week_start(2, r)?)
-            else {
-                return Ok(None);
-            };
-            Ok(Some(calendar::date_name(part, value, start)))
-        })
-        .collect::<Result<_>>()?;
-    done(out)
+fn datepart(rows: &Rows) -> Result<ArrayRef> {
+    done(Int64Array::from(each_part(rows, calendar::date_part)?))
 }
 
-fn datetrunc(rows: &Rows) -> Result<arrow::array::ArrayRef> {
-    let out: TimestampMicrosecondArray = (0..rows.len)
-        .map(|r| {
-            let (Some(part), Some(value), Some(start)) = (part(rows, r)?, rows.time(1, r), rows.week_start(2, r)?)
-            else {
-                return Ok(None);
-            };
-            Ok(Some(micros(calendar::date_trunc(part, value, start))))
-        })
-        .collect::<Result<_>>()?;
-    done(out)
+fn datename(rows: &Rows) -> Result<ArrayRef> {
+    done(StringArray::from(each_part(rows, calendar::date_name)?))
 }
 
-fn dateadd(rows: &Rows) -> Result<arrow::array::ArrayRef> {
+fn datetrunc(rows: &Rows) -> Result<ArrayRef> {
+    let trunc = |part, value, start| micros(calendar::date_trunc(part, value, start));
+    done(TimestampMicrosecondArray::from(each_part(rows, trunc)?))
+}
+
+fn dateadd(rows: &Rows) -> Result<ArrayRef> {
     let out: TimestampMicrosecondArray = (0..rows.len)
         .map(|r| {
             let (Some(part), Some(n), Some(value)) = (part(rows, r)?, rows.int(1, r), rows.time(2, r)) else {
@@ -108,7 +97,7 @@ fn dateadd(rows: &Rows) -> Result<arrow::array::ArrayRef> {
     done(out)
 }
 
-fn datediff(rows: &Rows) -> Result<arrow::array::ArrayRef> {
+fn datediff(rows: &Rows) -> Result<ArrayRef> {
     let out: Int64Array = (0..rows.len)
         .map(|r| {
             let (Some(part), Some(start), Some(end), Some(week)) =

@@ -1,6 +1,7 @@
 package io.stockflight.tableau.conformance.dialect;
 
 import io.stockflight.tableau.conformance.translate.TableauType;
+import io.stockflight.tableau.conformance.xml.SafeXml;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,13 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import javax.xml.XMLConstants;
-import javax.xml.parsers.DocumentBuilderFactory;
-import javax.xml.parsers.ParserConfigurationException;
-import org.w3c.dom.Document;
 import org.w3c.dom.Element;
-import org.w3c.dom.Node;
-import org.xml.sax.SAXException;
 
 /** Reads a Tableau dialect definition ({@code .tdd}) into a {@link Dialect}. */
 public final class DialectLoader {
@@ -25,16 +20,7 @@ public final class DialectLoader {
 
     /** Reads {@code tdd}; a file that is not a dialect, or a formula setting the runner cannot follow, is an error. */
     public static Dialect load(Path tdd) throws IOException {
-        Element root;
-        try {
-            DocumentBuilderFactory factory = DocumentBuilderFactory.newInstance();
-            factory.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
-            factory.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-            Document doc = factory.newDocumentBuilder().parse(tdd.toFile());
-            root = doc.getDocumentElement();
-        } catch (ParserConfigurationException | SAXException e) {
-            throw new IOException(tdd + " is not valid XML: " + e.getMessage(), e);
-        }
+        Element root = SafeXml.root(tdd, "a dialect definition");
         if (!root.getTagName().equals("dialect")) {
             throw new IOException(tdd + ": the root element is <" + root.getTagName() + ">, not <dialect>");
         }
@@ -71,7 +57,7 @@ public final class DialectLoader {
         if (map == null) {
             return out;
         }
-        for (Element e : children(map)) {
+        for (Element e : SafeXml.children(map, null)) {
             boolean dateFunction = e.getTagName().equals("date-function");
             if (!dateFunction && !e.getTagName().equals("function")) {
                 continue; // split functions and remove-function do not define overloads
@@ -81,7 +67,7 @@ public final class DialectLoader {
             Map<String, String> parts = new LinkedHashMap<>();
             String unagg = null;
             List<Parameter> params = new ArrayList<>();
-            for (Element c : children(e)) {
+            for (Element c : SafeXml.children(e, null)) {
                 switch (c.getTagName()) {
                     case "formula" -> {
                         if (c.hasAttribute("part")) {
@@ -116,14 +102,14 @@ public final class DialectLoader {
         if (format == null) {
             return out;
         }
-        for (Element parts : children(format)) {
+        for (Element parts : SafeXml.children(format, null)) {
             if (!parts.getTagName().equals("date-parts")) {
                 continue;
             }
-            for (Element group : children(parts)) {
+            for (Element group : SafeXml.children(parts, null)) {
                 List<String> functions = new ArrayList<>();
                 Map<String, String> values = new LinkedHashMap<>();
-                for (Element c : children(group)) {
+                for (Element c : SafeXml.children(group, null)) {
                     if (c.getTagName().equals("date-function")) {
                         functions.add(c.getAttribute("name").toUpperCase(Locale.ROOT));
                     } else if (c.getTagName().equals("part")) {
@@ -145,7 +131,7 @@ public final class DialectLoader {
         Map<TableauType, String> out = new EnumMap<>(TableauType.class);
         Element nulls = child(format, "format-null");
         if (nulls != null) {
-            for (Element t : children(nulls)) {
+            for (Element t : SafeXml.children(nulls, null)) {
                 out.put(TableauType.of(t.getAttribute("name")), t.getAttribute("value"));
             }
         }
@@ -156,7 +142,7 @@ public final class DialectLoader {
         Map<String, String> out = new LinkedHashMap<>();
         Element select = child(format, "format-select");
         if (select != null) {
-            for (Element p : children(select)) {
+            for (Element p : SafeXml.children(select, null)) {
                 out.putIfAbsent(p.getAttribute("name"), p.getAttribute("value"));
             }
         }
@@ -181,24 +167,7 @@ public final class DialectLoader {
     }
 
     private static Element child(Element parent, String tag) {
-        if (parent == null) {
-            return null;
-        }
-        for (Element c : children(parent)) {
-            if (c.getTagName().equals(tag)) {
-                return c;
-            }
-        }
-        return null;
-    }
-
-    private static List<Element> children(Element parent) {
-        List<Element> out = new ArrayList<>();
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e) {
-                out.add(e);
-            }
-        }
-        return out;
+        List<Element> found = parent == null ? List.of() : SafeXml.children(parent, tag);
+        return found.isEmpty() ? null : found.get(0);
     }
 }

@@ -1,15 +1,11 @@
 package io.stockflight.tableau.conformance.tdvt;
 
+import io.stockflight.tableau.conformance.xml.SafeXml;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import javax.xml.XMLConstants;
-import javax.xml.parsers.DocumentBuilderFactory;
-import javax.xml.parsers.ParserConfigurationException;
 import org.w3c.dom.Element;
-import org.w3c.dom.Node;
-import org.xml.sax.SAXException;
 
 /**
  * One {@code expected.setup.<name>[.<n>].txt}: for each calculation of the setup file, in order,
@@ -31,22 +27,14 @@ public record ExpectedFile(String fileName, List<Test> tests) {
 
     /** Reads an expected file. */
     public static ExpectedFile read(Path path) throws IOException {
-        Element root;
-        try {
-            DocumentBuilderFactory factory = DocumentBuilderFactory.newInstance();
-            factory.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
-            factory.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-            root = factory.newDocumentBuilder().parse(path.toFile()).getDocumentElement();
-        } catch (ParserConfigurationException | SAXException e) {
-            throw new IOException(path + " is not an expected-results file: " + e.getMessage(), e);
-        }
+        Element root = SafeXml.root(path, "an expected-results file");
         List<Test> tests = new ArrayList<>();
-        for (Element test : children(root, "test")) {
+        for (Element test : SafeXml.children(root, "test")) {
             List<Value> values = new ArrayList<>();
-            boolean error = !children(test, "error").isEmpty();
-            for (Element table : children(test, "table")) {
-                for (Element tuple : children(table, "tuple")) {
-                    for (Element value : children(tuple, "value")) {
+            boolean error = !SafeXml.children(test, "error").isEmpty();
+            for (Element table : SafeXml.children(test, "table")) {
+                for (Element tuple : SafeXml.children(table, "tuple")) {
+                    for (Element value : SafeXml.children(tuple, "value")) {
                         values.add(Value.parse(value.getTextContent()));
                     }
                 }
@@ -54,15 +42,5 @@ public record ExpectedFile(String fileName, List<Test> tests) {
             tests.add(new Test(test.getAttribute("name"), List.copyOf(values), error));
         }
         return new ExpectedFile(path.getFileName().toString(), List.copyOf(tests));
-    }
-
-    private static List<Element> children(Element parent, String tag) {
-        List<Element> out = new ArrayList<>();
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e && e.getTagName().equals(tag)) {
-                out.add(e);
-            }
-        }
-        return out;
     }
 }
