@@ -21,7 +21,10 @@ import java.util.regex.Pattern;
  * <p>Overloads are chosen as Tableau chooses them: every argument must fit its parameter, either
  * exactly or by widening ({@code int} to {@code real}, {@code date} to {@code datetime}, a bare
  * NULL to anything); the overload needing the fewest widenings wins, the first in the file on a
- * tie. {@code local} parameters take only literals. A date function's first argument is the date
+ * tie. {@code local} parameters take only literals. A widened argument, and an IF or CASE
+ * branch of a narrower type than the whole, is converted explicitly with the dialect's own
+ * {@code FLOAT} or {@code DATETIME} formula, as Tableau converts it (the SQL then never depends
+ * on how the database types a CASE of mixed branches). A date function's first argument is the date
  * part; its optional start of week (a day name) reaches the formula as a number, Sunday 0 plus
  * the dialect's offset. When a date function overload has no formula for the part asked, the
  * overload without the start of week is used, as in Tableau.
@@ -330,6 +333,8 @@ public final class Translator {
                 sql.add(startOfWeek(a));
             } else if (a.type() == TableauType.NULL) {
                 sql.add(dialect.nullByType().getOrDefault(p.type(), "NULL"));
+            } else if (!p.local() && a.type() != p.type()) {
+                sql.add(convert(a, p.type()));
             } else {
                 sql.add(a.sql());
             }
@@ -412,8 +417,48 @@ public final class Translator {
         return new Typed(sql.append(" END)").toString(), type, level, null);
     }
 
-    private String branch(Typed t, TableauType type) {
-        return t.type() == TableauType.NULL ? dialect.nullByType().getOrDefault(type, "NULL") : t.sql();
+    private String branch(Typed t, TableauType type) throws NotTranslatableException {
+        if (t.type() == TableauType.NULL) {
+            return dialect.nullByType().getOrDefault(type, "NULL");
+        }
+        return t.type() == type ? t.sql() : convert(t, type);
+    }
+
+    /** Tableau's conversion function to each type a value may be widened to. */
+    private static final java.util.Map<TableauType, String> CONVERSIONS =
+        java.util.Map.of(TableauType.REAL, "FLOAT", TableauType.DATETIME, "DATETIME");
+
+    /**
+     * {@code value} widened to {@code type} with the dialect's conversion formula (the overload of
+     * {@code FLOAT} or {@code DATETIME} that takes it, directly or widened); unchanged when the
+     * dialect has none.
+     */
+    private String convert(Typed value, TableauType type) throws NotTranslatableException {
+        String function = CONVERSIONS.get(type);
+        if (function == null) {
+            return value.sql();
+        }
+        FunctionDef best = null;
+        int bestCost = Integer.MAX_VALUE;
+        for (FunctionDef def : dialect.overloads(function)) {
+            int c = def.parameters().size() == 1 && def.returns() == type ? cost(value, def.parameters().get(0)) : -1;
+            if (c >= 0 && c < bestCost) {
+                best = def;
+                bestCost = c;
+            }
+        }
+        if (best == null || best.formula() == null) {
+            return value.sql();
+        }
+        Matcher m = PLACEHOLDER.matcher(best.formula());
+        StringBuilder out = new StringBuilder();
+        while (m.find()) {
+            if (!m.group(1).equals("1")) {
+                throw new NotTranslatableException(best.signature() + ": its formula uses %" + m.group(1));
+            }
+            m.appendReplacement(out, Matcher.quoteReplacement(value.sql()));
+        }
+        return m.appendTail(out).toString();
     }
 
     /** The common type of values that must agree: equal, or widened (int to real, date to datetime). */

@@ -36,6 +36,10 @@ class TranslatorTest {
               <argument type='datetime' /></function>
             <function group='cast' name='DATE' return-type='date'><formula>DS(%1)</formula>
               <argument type='str' /></function>
+            <function group='cast' name='FLOAT' return-type='real'><formula>F(%1)</formula>
+              <argument type='real' /></function>
+            <function group='cast' name='DATETIME' return-type='datetime'><formula>DT(%1)</formula>
+              <argument type='datetime' /></function>
             <function group='numeric' name='ROUND' return-type='real'><formula>R(%1, %2)</formula>
               <argument type='real' /><argument type='localint' /></function>
             <function group='aggregate' name='SUM' return-type='real'><formula>SUM(%1)</formula>
@@ -84,9 +88,10 @@ class TranslatorTest {
     @Test
     void theOverloadNeedingFewestWideningsWins() throws Exception {
         assertEquals(new Translation("(\"int0\" + 1)", TableauType.INT, false), sql("[int0] + 1"));
-        assertEquals(new Translation("(\"int0\" +. \"num0\")", TableauType.REAL, false), sql("[INT0] + [num0]"));
-        // date widens to datetime; a date literal follows the dialect's format.
-        assertEquals("(\"date0\" =d DATE '2010-04-12')", sql("[date0] = #4/12/2010#").sql());
+        // A widened argument goes through the dialect's conversion: FLOAT for int to real,
+        // DATETIME for date to datetime; a date literal follows the dialect's format.
+        assertEquals(new Translation("(F(\"int0\") +. \"num0\")", TableauType.REAL, false), sql("[INT0] + [num0]"));
+        assertEquals("(DT(\"date0\") =d DT(DATE '2010-04-12'))", sql("[date0] = #4/12/2010#").sql());
         assertEquals("(\"Order Date\" =d TS '2004-04-15 13:45:00')", sql("[Order Date] == #2004-04-15 13:45:00#").sql());
     }
 
@@ -106,19 +111,20 @@ class TranslatorTest {
 
     @Test
     void datePartsMapThroughTheDialectAndTheStartOfWeekIsANumber() throws Exception {
-        assertEquals("DP('year', \"date0\")", sql("DATEPART('year', [date0])").sql());
+        assertEquals("DP('year', DT(\"date0\"))", sql("DATEPART('year', [date0])").sql());
         // week has a start-of-week formula; Monday is 1, plus the dialect's offset of 1.
-        assertEquals("DPW('wk', \"date0\", 2)", sql("DATEPART('week', [date0], 'Monday')").sql());
+        assertEquals("DPW('wk', DT(\"date0\"), 2)", sql("DATEPART('week', [date0], 'Monday')").sql());
         // No start-of-week formula for year: the two-argument form, without the start of week.
-        assertEquals("DP('year', \"date0\")", sql("DATEPART('YEAR', [date0], 'monday')").sql());
+        assertEquals("DP('year', \"Order Date\")", sql("DATEPART('YEAR', [Order Date], 'monday')").sql());
         assertTrue(fails("DATEPART('fortnight', [date0])").contains("not a Tableau date part"));
         assertTrue(fails("DATEPART('week', [date0], 'someday')").contains("not a day of the week"));
     }
 
     @Test
     void ifAndCaseBecomeSqlCaseWithUnifiedTypes() throws Exception {
-        assertEquals(new Translation("(CASE WHEN (\"num0\" = 1) THEN \"int0\" WHEN F THEN \"num0\" END)", TableauType.REAL,
-            false), sql("IF [num0] = 1 THEN [int0] ELSEIF FALSE THEN [num0] END"));
+        // An int branch of a real IF is converted, so the database need not guess the CASE's type.
+        assertEquals(new Translation("(CASE WHEN (\"num0\" = F(1)) THEN F(\"int0\") WHEN F THEN \"num0\" END)",
+            TableauType.REAL, false), sql("IF [num0] = 1 THEN [int0] ELSEIF FALSE THEN [num0] END"));
         assertEquals(new Translation("(CASE \"int0\" WHEN 7 THEN NULL::DATE ELSE \"date0\" END)", TableauType.DATE, false),
             sql("CASE [int0] WHEN 7 THEN NULL ELSE [date0] END"));
         assertTrue(fails("IF [b] THEN 'a' ELSE 1 END").contains("mix str and int"));
@@ -127,7 +133,7 @@ class TranslatorTest {
 
     @Test
     void inBecomesEqualitiesAndBooleansUseTheDialectsLiterals() throws Exception {
-        assertEquals("((\"num0\" = 1) OR (\"num0\" = 2))", sql("[num0] IN (1, 2)").sql());
+        assertEquals("((\"num0\" = F(1)) OR (\"num0\" = F(2)))", sql("[num0] IN (1, 2)").sql());
         assertEquals(new Translation("(T AND \"b\")", TableauType.BOOL, false), sql("TRUE AND [b]"));
         assertEquals("(\"num0\" +. (-1.5))", sql("[num0] + -1.5").sql());
         assertEquals("(\"num0\" +. 0.3)", sql("[num0] + .3").sql());
@@ -136,8 +142,9 @@ class TranslatorTest {
     @Test
     void aggregatesAreMarkedAndDoNotMixWithRows() throws Exception {
         Translation sum = sql("SUM([num0]) + 1");
-        assertEquals(new Translation("(SUM(\"num0\") +. 1)", TableauType.REAL, true), sum);
-        assertEquals("SELECT (SUM(\"num0\") +. 1) AS \"TEMP(Test)\" FROM \"calcs\"", translator.select(sum, "calcs", "TEMP(Test)"));
+        assertEquals(new Translation("(SUM(\"num0\") +. F(1))", TableauType.REAL, true), sum);
+        assertEquals("SELECT (SUM(\"num0\") +. F(1)) AS \"TEMP(Test)\" FROM \"calcs\"",
+            translator.select(sum, "calcs", "TEMP(Test)"));
         Translation row = sql("[int0] + 1");
         assertFalse(row.aggregate());
         assertEquals("SELECT (\"int0\" + 1) AS \"TEMP(Test)\" FROM \"calcs\" GROUP BY 1", translator.select(row, "calcs", "TEMP(Test)"));
