@@ -185,6 +185,10 @@ public final class Translator {
         for (Expr a : argExprs) {
             args.add(expr(a));
         }
+        Matcher rawSql = RAW_SQL.matcher(name);
+        if (rawSql.matches()) {
+            return rawSql(name, rawSql.group(1) != null, TableauType.of(rawSql.group(2)), args);
+        }
         FunctionDef def = resolve(name, args);
         Level level = combine(name, args);
         if (def.isAggregate()) {
@@ -198,6 +202,35 @@ public final class Translator {
             throw new NotTranslatableException(def.signature() + " has no formula in the dialect");
         }
         return new Typed(sql, def.returns(), level, null);
+    }
+
+    /** Tableau's pass-through functions: {@code RAWSQL_INT("...%1...", [x])}, {@code RAWSQLAGG_REAL(...)}. */
+    private static final Pattern RAW_SQL = Pattern.compile("RAWSQL(AGG)?_(BOOL|INT|REAL|STR|DATE|DATETIME)");
+
+    /**
+     * A pass-through function: its first argument, a string literal, is SQL in which {@code %1},
+     * {@code %2}... stand for the other arguments; Tableau sends it as written, typed by the name.
+     */
+    private Typed rawSql(String name, boolean aggregate, TableauType type, List<Typed> args) throws NotTranslatableException {
+        if (args.isEmpty() || !(args.get(0).literal() instanceof Expr.Str template)) {
+            throw new NotTranslatableException(name + " needs the SQL as a string literal first");
+        }
+        List<Typed> values = args.subList(1, args.size());
+        Level level = combine(name, values);
+        if (aggregate && level == Level.AGGREGATE) {
+            throw new NotTranslatableException(name + " of an aggregate: Tableau does not nest aggregations");
+        }
+        Matcher m = PLACEHOLDER.matcher(template.value());
+        StringBuilder out = new StringBuilder("(");
+        while (m.find()) {
+            int n = Integer.parseInt(m.group(1));
+            if (n < 1 || n > values.size()) {
+                throw new NotTranslatableException(name + ": its SQL uses %" + n + " but has " + values.size() + " arguments");
+            }
+            m.appendReplacement(out, Matcher.quoteReplacement(values.get(n - 1).sql()));
+        }
+        m.appendTail(out).append(')');
+        return new Typed(out.toString(), type, aggregate ? Level.AGGREGATE : level, null);
     }
 
     /** The best overload of {@code name} for {@code args}, as described on the class. */

@@ -153,6 +153,15 @@ class TranslatorTest {
     }
 
     @Test
+    void passThroughSqlIsSentAsWrittenWithItsArguments() throws Exception {
+        assertEquals(new Translation("(\"int0\" + 2 * \"num0\")", TableauType.INT, false),
+            sql("RAWSQL_INT(\"%1 + 2 * %2\", [int0], [num0])"));
+        assertEquals(new Translation("(MEDIAN(\"num0\"))", TableauType.REAL, true), sql("RAWSQLAGG_REAL('MEDIAN(%1)', [num0])"));
+        assertTrue(fails("RAWSQL_INT('%2', [int0])").contains("uses %2 but has 1 arguments"));
+        assertTrue(fails("RAWSQL_STR([str0])").contains("needs the SQL as a string literal first"));
+    }
+
+    @Test
     void whatTheDialectLacksIsNotTranslatable() {
         assertTrue(fails("RUNNING_SUM([num0])").contains("RUNNING_SUM is not in the dialect"));
         assertTrue(fails("[nope] + 1").contains("no field [nope]"));
