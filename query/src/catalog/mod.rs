@@ -264,6 +264,8 @@ impl Catalog {
             runtime: self.runtime.clone(),
             store_url,
         };
+        // Tableau's functions: the SQL of its Stockflight connector (clients/tableau/connector) calls them.
+        stockflight_functions::register(&snapshot.ctx);
         // Smallest first: the memory budget then covers as many tables as it can.
         let mut tables: Vec<_> = snapshot.manifest.tables.iter().collect();
         tables.sort_by_key(|(name, t)| (t.bytes, *name));
