@@ -281,7 +281,7 @@ impl Catalog {
                 .map_err(|e| fail(format!("table {name}: {e}")))?;
             let provider: Arc<dyn TableProvider> = match budget {
                 0 => provider,
-                _ => match memory::load(&snapshot.ctx, provider.clone(), budget)
+                _ => match memory::load(&snapshot.ctx, provider.clone(), &sort_columns(table, &provider), budget)
                     .await
                     .map_err(|e| fail(format!("table {name}: {e}")))?
                 {
@@ -335,6 +335,18 @@ impl Catalog {
             metrics::gauge!("stockflight_server_snapshot_age_seconds").set(age.num_milliseconds() as f64 / 1000.0);
         }
     }
+}
+
+/// What a held table is sorted by: its partition columns, then its first column (the key the
+/// batch writes first: `item_id`, `node_id`, …), so filters on either skip most chunks.
+fn sort_columns(table: &TableManifest, provider: &Arc<dyn TableProvider>) -> Vec<String> {
+    let mut columns = table.partition_columns.clone();
+    if let Some(first) = provider.schema().fields().first()
+        && !columns.contains(first.name())
+    {
+        columns.push(first.name().clone());
+    }
+    columns
 }
 
 fn unavailable(what: &str, e: object_store::Error) -> Error {
