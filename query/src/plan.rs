@@ -104,9 +104,18 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValue
         .verify_plan(&plan)
         .map_err(|e| Error::ReadOnly(root_message(&e)))?;
     let parameters = ordered_parameters(&plan)?;
-    let mut df = DataFrame::new(state, plan);
+    let mut df = DataFrame::new(state.clone(), plan);
     if let Some(params) = params {
         df = df.with_param_values(params)?;
+    }
+    // The schema clients are told is the analyzed plan's: before type coercion, `CASE WHEN …
+    // THEN 1 ELSE 2.5 END` reads Int64 while it computes Float64. A plan with placeholders still
+    // unbound may not analyze yet; its announced types are then the planner's.
+    if let Ok(analyzed) = state
+        .analyzer()
+        .execute_and_check(df.logical_plan().clone(), state.config_options(), |_, _| {})
+    {
+        df = DataFrame::new(state, analyzed);
     }
     Ok(Planned {
         df: normalize_types(df)?,
@@ -313,6 +322,14 @@ pub(crate) mod tests {
         let names: Vec<_> = planned.parameters.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["$1", "$2"]);
         assert_eq!(planned.parameters[1].1, Some(DataType::Utf8));
+    }
+
+    #[tokio::test]
+    async fn announced_types_are_the_computed_ones() {
+        let planned = plan("SELECT CASE WHEN column1 = 1 THEN 1 ELSE 2.5 END AS x FROM t").await.unwrap();
+        assert_eq!(planned.schema().field(0).data_type(), &DataType::Float64);
+        let batches = planned.df.collect().await.unwrap();
+        assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Float64);
     }
 
     #[test]
