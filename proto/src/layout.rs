@@ -164,6 +164,53 @@ pub mod reference {
     ];
 }
 
+/// Attributes of a reference table that a snapshot table carries copies of, row by row: the
+/// batch joins `availability_snapshot` with `items` on `item_id` and with `nodes` on `node_id`
+/// and keeps their attributes. A reader may answer `snapshot JOIN items ON item_id` from the
+/// snapshot's own columns, but only after checking the copies against the served reference
+/// table (a copy is `COALESCE(attribute, 'unknown')` for some columns, and the reference data
+/// may have changed since the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denormalized {
+    /// The table holding the copies.
+    pub table: &'static str,
+    /// The reference table copied from.
+    pub reference: &'static str,
+    /// (column of `table`, key column of `reference`) the rows are matched on.
+    pub key: (&'static str, &'static str),
+    /// (column of `reference`, its copy in `table`).
+    pub columns: &'static [(&'static str, &'static str)],
+}
+
+/// What `availability_snapshot` copies from the reference tables (see `batch/src/tables.rs`).
+pub const DENORMALIZED: &[Denormalized] = &[
+    Denormalized {
+        table: "availability_snapshot",
+        reference: reference::ITEMS,
+        key: ("item_id", "item_id"),
+        columns: &[
+            ("name", "item_name"),
+            ("department", "department"),
+            ("category", "category"),
+            ("brand", "brand"),
+            ("price", "price"),
+        ],
+    },
+    Denormalized {
+        table: "availability_snapshot",
+        reference: reference::NODES,
+        key: ("node_id", "node_id"),
+        columns: &[
+            ("node_type", "node_type"),
+            ("region", "region"),
+            ("state", "state"),
+            ("city", "city"),
+            ("latitude", "latitude"),
+            ("longitude", "longitude"),
+        ],
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,8 @@ pub struct EngineOptions {
     pub memory_cache_bytes: usize,
     /// Bytes of finished results kept per snapshot (0: none).
     pub result_cache_bytes: u64,
+    /// Bytes of cubes (pre-aggregated tables) kept per snapshot (0: none).
+    pub aggregate_cache_bytes: usize,
 }
 
 /// The data layer over the snapshots `storage` publishes.
@@ -54,7 +56,8 @@ impl Engine {
         let catalog = Arc::new(
             Catalog::new(storage, catalog::runtime_env()?)
                 .with_memory_cache(options.memory_cache_bytes)
-                .with_result_cache(options.result_cache_bytes),
+                .with_result_cache(options.result_cache_bytes)
+                .with_aggregate_cache(options.aggregate_cache_bytes),
         );
         let executor = Executor::new(catalog.clone(), &options.limits);
         Ok(Self { catalog, executor })

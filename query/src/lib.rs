@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod engine;
 pub mod error;
 mod execute;
+pub mod navigate;
 pub mod plan;
 pub mod results;
 pub mod tables;

@@ -111,9 +111,10 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValue
     // The schema clients are told is the analyzed plan's: before type coercion, `CASE WHEN …
     // THEN 1 ELSE 2.5 END` reads Int64 while it computes Float64. A plan with placeholders still
     // unbound may not analyze yet; its announced types are then the planner's.
-    if let Ok(analyzed) = state
-        .analyzer()
-        .execute_and_check(df.logical_plan().clone(), state.config_options(), |_, _| {})
+    if let Ok(analyzed) =
+        state
+            .analyzer()
+            .execute_and_check(df.logical_plan().clone(), state.config_options(), |_, _| {})
     {
         df = DataFrame::new(state, analyzed);
     }
@@ -326,7 +327,9 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn announced_types_are_the_computed_ones() {
-        let planned = plan("SELECT CASE WHEN column1 = 1 THEN 1 ELSE 2.5 END AS x FROM t").await.unwrap();
+        let planned = plan("SELECT CASE WHEN column1 = 1 THEN 1 ELSE 2.5 END AS x FROM t")
+            .await
+            .unwrap();
         assert_eq!(planned.schema().field(0).data_type(), &DataType::Float64);
         let batches = planned.df.collect().await.unwrap();
         assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Float64);

@@ -96,7 +96,7 @@ pub async fn load(
         ctx.read_batches(batches)?.sort(exprs)?.collect().await?
     };
     let table = HeldTable::new(schema, &sorted, sort)?;
-    let bytes = table.chunks.iter().map(RecordBatch::get_array_memory_size).sum();
+    let bytes = table.bytes();
     Ok(Loaded::Table(Arc::new(table), bytes))
 }
 
@@ -128,6 +128,16 @@ impl HeldTable {
             whole,
             sort,
         })
+    }
+
+    /// Rows held.
+    pub fn rows(&self) -> usize {
+        self.chunks.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Bytes of Arrow memory held.
+    pub fn bytes(&self) -> usize {
+        self.chunks.iter().map(RecordBatch::get_array_memory_size).sum()
     }
 
     /// Chunks that may hold rows matching all of `filters` (all of them when no filter can prune).

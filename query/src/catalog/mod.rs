@@ -24,10 +24,12 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use stockflight_common::storage::Storage;
-use stockflight_proto::layout::{CURRENT_POINTER, SnapshotManifest, TableManifest};
+use stockflight_proto::layout::{CURRENT_POINTER, DENORMALIZED, SnapshotManifest, TableManifest};
 use url::Url;
 
 use crate::error::Error;
+use crate::navigate::lookups;
+use crate::navigate::{Navigation, Navigator};
 use crate::plan::PlanCache;
 use crate::results::ResultCache;
 use crate::{CATALOG, SCHEMA};
@@ -48,6 +50,8 @@ pub struct Snapshot {
     pub plans: PlanCache,
     /// Results of recent deterministic statements on these tables.
     pub results: Arc<ResultCache>,
+    /// Its cubes and verified lookups (aggregate navigation).
+    pub navigator: Arc<Navigator>,
     runtime: Arc<RuntimeEnv>,
     store_url: Url,
 }
@@ -91,6 +95,7 @@ pub struct Catalog {
     generation: AtomicU64,
     memory_budget: usize,
     result_cache_bytes: u64,
+    aggregate_cache_bytes: usize,
 }
 
 /// DataFusion settings for every query: the types BI drivers read, our catalog names.
@@ -135,12 +140,19 @@ impl Catalog {
             generation: AtomicU64::new(0),
             memory_budget: 0,
             result_cache_bytes: 0,
+            aggregate_cache_bytes: 0,
         }
     }
 
     /// Holds up to `bytes` of each snapshot's tables in memory (smallest tables first).
     pub fn with_memory_cache(mut self, bytes: usize) -> Self {
         self.memory_budget = bytes;
+        self
+    }
+
+    /// Keeps up to `bytes` of cubes per snapshot (aggregate navigation; 0: none).
+    pub fn with_aggregate_cache(mut self, bytes: usize) -> Self {
+        self.aggregate_cache_bytes = bytes;
         self
     }
 
@@ -218,6 +230,10 @@ impl Catalog {
         }
         let run_id = manifest.run_id.clone();
         let snapshot = self.load(manifest).await?;
+        // The cubes the served snapshot was asked for are built for the new one at once.
+        if let Ok(served) = self.current() {
+            snapshot.navigator.prebuild(&served.navigator.shapes());
+        }
         let replaced = self.current.write().expect("catalog lock").replace(Arc::new(snapshot));
         if let Some(replaced) = replaced {
             *self.previous.write().expect("catalog lock") = Some((replaced, Instant::now()));
@@ -256,52 +272,62 @@ impl Catalog {
         let store_url = Url::parse(&format!("sfsnap://g{generation}/")).expect("a valid URL");
         let view: Arc<dyn ObjectStore> = Arc::new(SnapshotStore::new(store, metas));
         self.runtime.register_object_store(&store_url, view);
-        let snapshot = Snapshot {
-            manifest,
-            ctx: SessionContext::new_with_config_rt(session_config(), self.runtime.clone()),
-            plans: PlanCache::default(),
-            results: Arc::new(ResultCache::new(self.result_cache_bytes)),
-            runtime: self.runtime.clone(),
-            store_url,
-        };
+        let ctx = SessionContext::new_with_config_rt(session_config(), self.runtime.clone());
         // Tableau's functions: the SQL of its Stockflight connector (clients/tableau/connector) calls them.
-        stockflight_functions::register(&snapshot.ctx);
+        stockflight_functions::register(&ctx);
         // Smallest first: the memory budget then covers as many tables as it can.
-        let mut tables: Vec<_> = snapshot.manifest.tables.iter().collect();
+        let mut tables: Vec<_> = manifest.tables.iter().collect();
         tables.sort_by_key(|(name, t)| (t.bytes, *name));
         let mut budget = self.memory_budget;
+        let mut held = Vec::new();
         for (name, table) in tables {
             if table.files.is_empty() {
                 // No file, no schema: the table is left out rather than the whole snapshot.
-                tracing::warn!(run_id = %snapshot.manifest.run_id, table = %name, "table has no files; not served");
+                tracing::warn!(run_id = %manifest.run_id, table = %name, "table has no files; not served");
                 continue;
             }
-            let provider = listing_table(&snapshot, name, table)
+            let provider = listing_table(&ctx, &store_url, name, table)
                 .await
                 .map_err(|e| fail(format!("table {name}: {e}")))?;
             let provider: Arc<dyn TableProvider> = match budget {
                 0 => provider,
-                _ => match memory::load(&snapshot.ctx, provider.clone(), &sort_columns(table, &provider), budget)
+                _ => match memory::load(&ctx, provider.clone(), &sort_columns(table, &provider), budget)
                     .await
                     .map_err(|e| fail(format!("table {name}: {e}")))?
                 {
                     memory::Loaded::Table(table, bytes) => {
                         budget -= bytes;
-                        tracing::info!(run_id = %snapshot.manifest.run_id, table = %name, mib = bytes >> 20, "table held in memory");
+                        tracing::info!(run_id = %manifest.run_id, table = %name, mib = bytes >> 20, "table held in memory");
+                        let rows = table.rows();
+                        let table: Arc<dyn TableProvider> = table;
+                        held.push((name.clone(), table.clone(), rows));
                         table
                     }
                     memory::Loaded::TooBig => {
-                        tracing::info!(run_id = %snapshot.manifest.run_id, table = %name, "table larger than the memory cache left; read from Parquet");
+                        tracing::info!(run_id = %manifest.run_id, table = %name, "table larger than the memory cache left; read from Parquet");
                         budget = 0;
                         provider
                     }
                 },
             };
-            snapshot
-                .ctx
-                .register_table(name.as_str(), provider)
+            ctx.register_table(name.as_str(), provider)
                 .map_err(|e| fail(format!("table {name}: {e}")))?;
         }
+        // Joins the snapshot's own columns answer, checked on this data; then the rule that uses
+        // them and the cubes (see `navigate`).
+        let lookups = lookups::verify(&ctx, DENORMALIZED).await;
+        let navigator =
+            Arc::new(Navigator::new(&ctx, held, lookups, self.aggregate_cache_bytes).map_err(|e| fail(e.to_string()))?);
+        ctx.add_optimizer_rule(Arc::new(Navigation::new(navigator.clone())));
+        let snapshot = Snapshot {
+            manifest,
+            ctx,
+            plans: PlanCache::default(),
+            results: Arc::new(ResultCache::new(self.result_cache_bytes)),
+            navigator,
+            runtime: self.runtime.clone(),
+            store_url,
+        };
         Ok(snapshot)
     }
 
@@ -358,7 +384,8 @@ fn unavailable(what: &str, e: object_store::Error) -> Error {
 
 /// One table as a listing table over its directory, seen through the snapshot's view.
 async fn listing_table(
-    snapshot: &Snapshot,
+    ctx: &SessionContext,
+    store_url: &Url,
     name: &str,
     table: &TableManifest,
 ) -> Result<Arc<dyn TableProvider>, String> {
@@ -366,13 +393,13 @@ async fn listing_table(
         return Err("is not a plain SQL name".into());
     }
     let dir = table_dir(table)?;
-    let url = ListingTableUrl::parse(format!("{}{dir}/", snapshot.store_url)).map_err(|e| e.to_string())?;
+    let url = ListingTableUrl::parse(format!("{store_url}{dir}/")).map_err(|e| e.to_string())?;
     let partition_cols = table
         .partition_columns
         .iter()
         .map(|c| (c.clone(), DataType::Utf8))
         .collect();
-    let state = snapshot.ctx.state();
+    let state = ctx.state();
     // The session's Parquet options (plain Utf8 strings, pushdown), not the format's defaults.
     let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
     let options = ListingOptions::new(Arc::new(format))
