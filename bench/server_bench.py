@@ -355,6 +355,7 @@ def main() -> None:
 
     def duck_client():
         cur = duck.cursor()
+        cur.execute("USE stockflight.public")  # a cursor starts in the default catalog
         return (lambda sql: cur.sql(sql).to_arrow_table()), cur.close
 
     results["concurrent_duckdb"] = concurrent(duck_client, mixes, args.seconds)

@@ -319,6 +319,7 @@ impl Catalog {
         let navigator =
             Arc::new(Navigator::new(&ctx, held, lookups, self.aggregate_cache_bytes).map_err(|e| fail(e.to_string()))?);
         ctx.add_optimizer_rule(Arc::new(Navigation::new(navigator.clone())));
+        navigator.prebuild_defaults();
         let snapshot = Snapshot {
             manifest,
             ctx,

@@ -1,7 +1,8 @@
 //! Cubes: a fact table pre-aggregated over a set of dimension columns, with the measures every
 //! rewritable aggregate needs: `__rows` (rows per cell) and, for every other column, its count
-//! of non-NULL values, its minimum and maximum, and its sum when it is an integer (sums of
-//! floats are left out: a different order of additions could change the last bits).
+//! of non-NULL values, its minimum and maximum when it is a number, time or boolean, and its sum
+//! when it is an integer (sums of floats are left out: a different order of additions could
+//! change the last bits).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -52,6 +53,29 @@ pub fn orderable(ty: &DataType) -> bool {
             ty,
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean
         )
+}
+
+/// Estimated distinct values of each column of `fact` (`approx_distinct`, one pass).
+pub async fn distinct_counts(ctx: &SessionContext, fact: &str) -> Result<std::collections::HashMap<String, usize>> {
+    let df = ctx.table(fact).await?;
+    let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let exprs: Vec<Expr> = names
+        .iter()
+        .map(|n| datafusion::functions_aggregate::expr_fn::approx_distinct(col(format!("\"{n}\""))).alias(n.as_str()))
+        .collect();
+    let batches = df.aggregate(vec![], exprs)?.collect().await?;
+    let mut out = std::collections::HashMap::new();
+    if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+        for (name, column) in names.iter().zip(batch.columns()) {
+            let column = arrow::compute::cast(column, &DataType::UInt64)?;
+            let values = column
+                .as_any()
+                .downcast_ref::<arrow::array::UInt64Array>()
+                .expect("cast to UInt64");
+            out.insert(name.clone(), values.value(0) as usize);
+        }
+    }
+    Ok(out)
 }
 
 /// Aggregates `fact` (as `ctx` serves it) over `dims`; `None` when the cube would have more than

@@ -44,6 +44,9 @@ use resolve::Source;
 pub const MIN_REDUCTION: usize = 8;
 /// Held tables with fewer rows are read as they are (a scan is as fast as any cube).
 pub const MIN_FACT_ROWS: usize = 10_000;
+/// Columns with at most this many distinct values are in every default cube (region, status,
+/// node type, department: what dashboards filter and group by first).
+pub const SMALL_DIMENSION: usize = 16;
 
 /// What becomes of a set of dimensions.
 #[derive(Debug, Clone)]
@@ -62,6 +65,10 @@ pub struct Navigator {
     /// Serves the fact tables to cube builds (a context of its own: this one's rule is not in it).
     build: SessionContext,
     cubes: Mutex<HashMap<(String, BTreeSet<String>), State>>,
+    /// Distinct values per column of each fact (estimates), once known.
+    distinct: tokio::sync::OnceCell<HashMap<String, HashMap<String, usize>>>,
+    /// One cube is built at a time, on one core: queries keep the other.
+    building: tokio::sync::Semaphore,
     budget: usize,
     used: AtomicUsize,
 }
@@ -85,7 +92,8 @@ impl Navigator {
         lookups: Vec<Lookup>,
         budget: usize,
     ) -> Result<Self> {
-        let build = SessionContext::new_with_config_rt(ctx.copied_config(), ctx.runtime_env());
+        let build =
+            SessionContext::new_with_config_rt(ctx.copied_config().with_target_partitions(1), ctx.runtime_env());
         let mut providers = HashMap::new();
         let mut rows = HashMap::new();
         for (name, provider, n) in facts {
@@ -101,6 +109,8 @@ impl Navigator {
             lookups,
             build,
             cubes: Mutex::new(HashMap::new()),
+            distinct: tokio::sync::OnceCell::new(),
+            building: tokio::sync::Semaphore::new(1),
             budget,
             used: AtomicUsize::new(0),
         })
@@ -148,7 +158,20 @@ impl Navigator {
         };
         let this = self.clone();
         runtime.spawn(async move {
+            let _turn = this.building.acquire().await;
             let max_rows = this.fact_rows.get(&fact).copied().unwrap_or(0) / MIN_REDUCTION;
+            // A dimension with more values than a cube may have cells rules the cube out unbuilt.
+            let distinct = this.distinct().await;
+            if dims.iter().any(|d| {
+                distinct
+                    .get(&fact)
+                    .and_then(|m| m.get(d))
+                    .is_some_and(|&n| n > max_rows)
+            }) {
+                tracing::debug!(table = %fact, ?dims, "a dimension has too many values for a cube");
+                this.set(&fact, &dims, State::Refused);
+                return;
+            }
             let started = std::time::Instant::now();
             let state = match cube::build(&this.build, &fact, &dims, max_rows).await {
                 Ok(Some(cube)) if this.used.fetch_add(cube.bytes, Ordering::Relaxed) + cube.bytes <= this.budget => {
@@ -172,6 +195,57 @@ impl Navigator {
                 }
             };
             this.set(&fact, &dims, state);
+        });
+    }
+
+    /// Estimated distinct values of every column of every fact (HyperLogLog, one pass each).
+    async fn distinct(&self) -> &HashMap<String, HashMap<String, usize>> {
+        self.distinct
+            .get_or_init(|| async {
+                let mut out = HashMap::new();
+                for fact in self.facts.keys() {
+                    match cube::distinct_counts(&self.build, fact).await {
+                        Ok(counts) => {
+                            out.insert(fact.clone(), counts);
+                        }
+                        Err(e) => tracing::warn!(table = %fact, %e, "distinct counts failed"),
+                    }
+                }
+                out
+            })
+            .await
+    }
+
+    /// Starts the cubes most dashboards need, right after a snapshot loads: over every column
+    /// with at most [`SMALL_DIMENSION`] values together, and over those plus any one other
+    /// column with few enough values for a cube.
+    pub fn prebuild_defaults(self: &Arc<Self>) {
+        if self.budget == 0 || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let distinct = this.distinct().await.clone();
+            for (fact, counts) in distinct {
+                let max_rows = this.fact_rows.get(&fact).copied().unwrap_or(0) / MIN_REDUCTION;
+                let small: BTreeSet<String> = counts
+                    .iter()
+                    .filter(|(_, n)| **n <= SMALL_DIMENSION)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                let mut others: Vec<(&String, &usize)> = counts
+                    .iter()
+                    .filter(|(c, n)| !small.contains(*c) && **n <= max_rows / SMALL_DIMENSION)
+                    .collect();
+                others.sort_by_key(|(c, n)| (**n, (*c).clone()));
+                let mut shapes = vec![(fact.clone(), small.clone())];
+                for (c, _) in others {
+                    let mut dims = small.clone();
+                    dims.insert(c.clone());
+                    shapes.push((fact.clone(), dims));
+                }
+                this.prebuild(&shapes);
+            }
         });
     }
 
