@@ -91,6 +91,7 @@ pub struct Catalog {
     generation: AtomicU64,
     memory_budget: usize,
     result_cache_bytes: u64,
+    live: Option<Arc<crate::live::Live>>,
 }
 
 /// DataFusion settings for every query: the types BI drivers read, our catalog names.
@@ -135,7 +136,14 @@ impl Catalog {
             generation: AtomicU64::new(0),
             memory_budget: 0,
             result_cache_bytes: 0,
+            live: None,
         }
+    }
+
+    /// Serves the live tables beside each snapshot's (see [`crate::live`]).
+    pub fn with_live(mut self, live: Arc<crate::live::Live>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Holds up to `bytes` of each snapshot's tables in memory (smallest tables first).
@@ -301,6 +309,9 @@ impl Catalog {
                 .ctx
                 .register_table(name.as_str(), provider)
                 .map_err(|e| fail(format!("table {name}: {e}")))?;
+        }
+        if let Some(live) = &self.live {
+            live.attach(&snapshot.ctx, &snapshot.manifest).await;
         }
         Ok(snapshot)
     }
