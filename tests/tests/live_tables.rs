@@ -313,6 +313,36 @@ async fn live_and_current_tables_answer_as_of_now_beside_the_snapshot() {
         ));
     }
 
+    // A new snapshot is published while the server runs: its current tables start from it.
+    platform.publish("live2");
+    let latest: Vec<Record> = all.iter().chain(std::iter::once(&newest)).cloned().collect();
+    let latest = ingest::model(&latest);
+    let served = until(
+        &mut flight,
+        "SELECT max(run_id) FROM availability_trend",
+        Duration::from_secs(60),
+        |b| texts(b) == ["live2"],
+    )
+    .await;
+    assert!(served, "the server did not swap to live2\n{}", server.log_text());
+    let totals = by_region_category(&latest, &attributes, "availability_by_region_category_current");
+    let total = totals.rows.iter().find(|r| r[0] == "total").unwrap();
+    let want = [total[4].clone(), total[10].clone()];
+    let swapped = until(&mut flight, total_sql, Duration::from_secs(60), |batches| {
+        (0..2)
+            .map(|c| server::scalar_i64(&[batches[0].project(&[c]).unwrap()]).to_string())
+            .eq(want.iter().cloned())
+    })
+    .await;
+    assert!(
+        swapped,
+        "availability_current on live2 is not the model\n{}",
+        server.log_text()
+    );
+    let count = flight.query("SELECT count(*) FROM availability_current").await.unwrap();
+    assert_eq!(server::scalar_i64(&count), latest.len() as i64);
+    step("live2 published: the current tables follow the new snapshot");
+
     // The full-scan guard.
     for sql in [
         "SELECT * FROM availability_live".to_string(),

@@ -276,6 +276,195 @@ mod tests {
         );
     }
 
+    /// Random changes merged one by one into a small snapshot (settling undecided pairs with
+    /// the winner so far, as Cassandra's row is) leave exactly the model's winners and deltas:
+    /// the model ranks every update by its exact microsecond, the merge only sees the snapshot's
+    /// milliseconds.
+    #[tokio::test]
+    async fn merged_changes_equal_a_model_of_last_write_wins() {
+        use std::sync::Arc;
+
+        use arrow::array::{Int8Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+        use datafusion::prelude::SessionContext;
+
+        let base = 1_764_000_000_000_000i64;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let items = ["i0", "i1", "i2", "i3"]; // i3 is not in the catalog
+        let nodes = ["n0", "n1", "n2"]; // n2 is not in the dimension
+        let ctx = SessionContext::new();
+        let text = |v: &[&str]| Arc::new(StringArray::from(v.to_vec())) as arrow::array::ArrayRef;
+        ctx.register_batch(
+            "items",
+            RecordBatch::try_from_iter([
+                ("item_id", text(&items[..3])),
+                ("department", text(&["d0", "d1", "d0"])),
+                ("category", text(&["c0", "c1", "c2"])),
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        ctx.register_batch(
+            "nodes",
+            RecordBatch::try_from_iter([("node_id", text(&nodes[..2])), ("region", text(&["east", "west"]))]).unwrap(),
+        )
+        .unwrap();
+        // The snapshot: the pairs of i0..i2 x n0..n1, each an update at an exact microsecond.
+        let mut model: HashMap<Pair, Change> = HashMap::new();
+        for i in &items[..3] {
+            for n in &nodes[..2] {
+                let c = change(base + next(5_000) as i64, next(9) as i64, "pos", next(30) as i64);
+                model.insert((i.to_string(), n.to_string()), c);
+            }
+        }
+        let snapshot_pairs: Vec<(Pair, Change)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let col = |f: &dyn Fn(&(Pair, Change)) -> Option<i64>| snapshot_pairs.iter().map(f).collect::<Int64Array>();
+        ctx.register_batch(
+            "availability_snapshot",
+            RecordBatch::try_from_iter([
+                (
+                    "item_id",
+                    Arc::new(
+                        snapshot_pairs
+                            .iter()
+                            .map(|(p, _)| Some(p.0.as_str()))
+                            .collect::<StringArray>(),
+                    ) as _,
+                ),
+                (
+                    "node_id",
+                    Arc::new(
+                        snapshot_pairs
+                            .iter()
+                            .map(|(p, _)| Some(p.1.as_str()))
+                            .collect::<StringArray>(),
+                    ) as _,
+                ),
+                ("available_qty", Arc::new(col(&|(_, c)| c.state.available_qty)) as _),
+                ("reserved_qty", Arc::new(col(&|(_, c)| c.state.reserved_qty)) as _),
+                (
+                    "status",
+                    Arc::new(
+                        snapshot_pairs
+                            .iter()
+                            .map(|(_, c)| c.state.status)
+                            .collect::<Int8Array>(),
+                    ) as _,
+                ),
+                (
+                    "event_time",
+                    Arc::new(
+                        snapshot_pairs
+                            .iter()
+                            .map(|(_, c)| c.state.event_time.map(|t| t.0 * 1000))
+                            .collect::<TimestampMicrosecondArray>(),
+                    ) as _,
+                ),
+                (
+                    "source",
+                    Arc::new(
+                        snapshot_pairs
+                            .iter()
+                            .map(|(_, c)| c.state.source.clone())
+                            .collect::<StringArray>(),
+                    ) as _,
+                ),
+                ("sequence", Arc::new(col(&|(_, c)| c.state.sequence)) as _),
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        let reference = Reference::load(&ctx).await.unwrap();
+        let rows = SnapshotRows::load(&ctx).await.unwrap();
+        assert_eq!(rows.len(), 6);
+        let at_snapshot = model;
+
+        let mut undecided_seen = 0;
+        for _round in 0..30 {
+            let mut merged = Merged::default();
+            let mut model = at_snapshot.clone();
+            for _ in 0..100 {
+                let pair = (items[next(4) as usize].to_string(), nodes[next(3) as usize].to_string());
+                // Often in the millisecond of the pair's snapshot row, to test what the snapshot lost.
+                let write_us = match at_snapshot.get(&pair) {
+                    Some(row) if next(2) == 0 => row.write_us.div_euclid(1000) * 1000 + next(1000) as i64,
+                    _ => base + next(6_000) as i64,
+                };
+                let sources = ["pos", "wms", "oms-eu"];
+                let c = change(write_us, next(12) as i64, sources[next(3) as usize], next(40) as i64);
+                if model.get(&pair).is_none_or(|best| c.beats(best)) {
+                    model.insert(pair.clone(), c.clone());
+                }
+                merged.apply(&pair.0, &pair.1, c, &rows, &reference);
+                for p in merged.undecided() {
+                    undecided_seen += 1;
+                    merged.settle(&p, model.get(&p).cloned(), &rows, &reference);
+                }
+            }
+
+            // Winners: exactly the pairs whose model winner is not the snapshot's update.
+            let changed: HashMap<&Pair, &Change> =
+                model.iter().filter(|(p, c)| at_snapshot.get(*p) != Some(*c)).collect();
+            assert_eq!(merged.winners().len(), changed.len());
+            for (pair, c) in &changed {
+                assert_eq!(merged.winners().get(*pair), Some(*c), "{pair:?}");
+            }
+            // Deltas: the model's measures minus the snapshot's, per node, per item, per group.
+            let sum = |table: &HashMap<Pair, Change>, key: &dyn Fn(&Pair) -> String| {
+                let mut out: HashMap<String, Partials> = HashMap::new();
+                for (p, c) in table {
+                    let e = out.entry(key(p)).or_default();
+                    for (s, v) in e.iter_mut().zip(of_state(&c.state)) {
+                        *s += v;
+                    }
+                }
+                out
+            };
+            let group = |p: &Pair| format!("{:?}", reference.group(&p.0, &p.1));
+            let keys: [(&str, &dyn Fn(&Pair) -> String); 3] = [
+                ("node", &|p| p.1.clone()),
+                ("item", &|p| p.0.clone()),
+                ("group", &group),
+            ];
+            for (what, key) in keys {
+                let (now, then) = (sum(&model, key), sum(&at_snapshot, key));
+                let delta: HashMap<String, Partials> = match what {
+                    "node" => merged.by_node().iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    "item" => merged.by_item().iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    _ => merged
+                        .by_region_category()
+                        .iter()
+                        .map(|(k, v)| (format!("{k:?}"), *v))
+                        .collect(),
+                };
+                for k in now.keys().chain(then.keys()) {
+                    let zero = [0; PARTIAL_COLUMNS.len()];
+                    let want: Vec<i64> = now
+                        .get(k)
+                        .unwrap_or(&zero)
+                        .iter()
+                        .zip(then.get(k).unwrap_or(&zero))
+                        .map(|(a, b)| a - b)
+                        .collect();
+                    assert_eq!(delta.get(k).unwrap_or(&zero).to_vec(), want, "{what} {k}");
+                }
+            }
+        }
+        assert!(
+            undecided_seen > 20,
+            "{undecided_seen} undecided pairs: the test aims at shared milliseconds"
+        );
+        assert_eq!(
+            reference.group("i3", "n2"),
+            ("unknown".into(), "unknown".into(), "unknown".into())
+        );
+    }
+
     #[test]
     fn a_row_counts_once_in_each_measure() {
         assert_eq!(contribution(Some(2), Some(4), None), [1, 0, 1, 0, 0, 4, 0]);
