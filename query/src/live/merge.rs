@@ -276,6 +276,9 @@ mod tests {
         );
     }
 
+    /// How the model groups a pair.
+    type KeyOf<'a> = dyn Fn(&Pair) -> String + 'a;
+
     /// Random changes merged one by one into a small snapshot (settling undecided pairs with
     /// the winner so far, as Cassandra's row is) leave exactly the model's winners and deltas:
     /// the model ranks every update by its exact microsecond, the merge only sees the snapshot's
@@ -426,7 +429,7 @@ mod tests {
                 out
             };
             let group = |p: &Pair| format!("{:?}", reference.group(&p.0, &p.1));
-            let keys: [(&str, &dyn Fn(&Pair) -> String); 3] = [
+            let keys: [(&str, &KeyOf<'_>); 3] = [
                 ("node", &|p| p.1.clone()),
                 ("item", &|p| p.0.clone()),
                 ("group", &group),
