@@ -53,6 +53,7 @@ pub async fn run(settings: IngestSettings) -> Result<(), Error> {
 
     let ingest = &settings.ingest;
     let clock_guard = ingest.clock_guard()?;
+    let change_log_ttl = ingest.change_log_ttl_secs()?;
     let topic = settings.kafka.topic.clone();
     let dlq_topic = ingest.dlq_topic(&topic);
     let nodes = settings.cassandra.node_list();
@@ -69,6 +70,7 @@ pub async fn run(settings: IngestSettings) -> Result<(), Error> {
             &settings.cassandra.keyspace,
             &ingest.replication,
             settings.cassandra.consistency,
+            change_log_ttl,
         )
     };
     let Some(store) = until_stopped(

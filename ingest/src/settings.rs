@@ -139,6 +139,21 @@ pub struct IngestSection {
         value_name = "CQL_MAP"
     )]
     pub replication: String,
+    /// Also record every applied update in the change log (`availability_changes`, bucketed by
+    /// the minute it was applied), which the server's `availability_current` tables follow. One
+    /// more write per update; off, those tables cannot be served.
+    #[arg(id = "ingest.change_log", long = "ingest-change-log", env = "STOCKFLIGHT_INGEST_CHANGE_LOG", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub change_log: bool,
+    /// How long change-log rows live (e.g. `24h`): longer than the batch interval plus a failed
+    /// run or two, since the server reads the changes since the served snapshot's start.
+    #[arg(
+        id = "ingest.change_log_ttl",
+        long = "ingest-change-log-ttl",
+        env = "STOCKFLIGHT_INGEST_CHANGE_LOG_TTL",
+        default_value = "24h",
+        value_name = "DURATION"
+    )]
+    pub change_log_ttl: String,
 }
 
 impl IngestSection {
@@ -154,6 +169,28 @@ impl IngestSection {
     /// Cap of the retry backoff.
     pub fn retry_max_delay(&self) -> Duration {
         Duration::from_millis(self.retry_max_delay_ms)
+    }
+
+    /// The change log's row lifetime in seconds, `None` when the change log is off (valid once
+    /// the settings validated).
+    pub fn change_log_ttl_secs(&self) -> Result<Option<u32>, ConfigError> {
+        if !self.change_log {
+            return Ok(None);
+        }
+        let ttl = humantime::parse_duration(self.change_log_ttl.trim()).map_err(|e| {
+            ConfigError::invalid(
+                "ingest.change_log_ttl",
+                format!("`{}` is not a duration like 24h or 90m: {e}", self.change_log_ttl),
+            )
+        })?;
+        // Cassandra's TTL limit is 20 years; an hour is the least that outlives a batch run.
+        match u32::try_from(ttl.as_secs()) {
+            Ok(secs) if (3600..=630_720_000).contains(&secs) => Ok(Some(secs)),
+            _ => Err(ConfigError::invalid(
+                "ingest.change_log_ttl",
+                format!("`{}` must be between 1h and 20 years", self.change_log_ttl),
+            )),
+        }
     }
 
     /// The clock guard's bounds (valid once the settings validated).
@@ -208,6 +245,7 @@ impl IngestSection {
                 "must be after 1970-01-01",
             ));
         }
+        self.change_log_ttl_secs()?;
         if self.rejected_write_tries == 0 {
             return Err(ConfigError::invalid("ingest.rejected_write_tries", "must be >= 1"));
         }
@@ -272,6 +310,8 @@ mod tests {
                 vec!["x", "--ingest-rejected-write-tries", "0"],
                 "ingest.rejected_write_tries",
             ),
+            (vec!["x", "--ingest-change-log-ttl", "soon"], "ingest.change_log_ttl"),
+            (vec!["x", "--ingest-change-log-ttl", "5m"], "ingest.change_log_ttl"),
         ] {
             let err = load_from::<IngestSettings, _, _>(args).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

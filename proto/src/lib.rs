@@ -2,13 +2,17 @@
 //!
 //! - [`v1`]: the protobuf messages applications publish to Kafka;
 //! - [`cassandra`]: the table that holds current availability;
+//! - [`changes`]: the change log of applied updates the server's live tables follow;
 //! - [`layout`]: where snapshots live in object storage;
 //! - [`json`]: the JSON encoding of the update, for producers that cannot do protobuf;
-//! - [`validate`]: the rules an update must meet to be ingested.
+//! - [`validate`]: the rules an update must meet to be ingested;
+//! - [`tables`]: what each published table means, as SQL.
 
 pub mod cassandra;
+pub mod changes;
 pub mod json;
 pub mod layout;
+pub mod tables;
 pub mod validate;
 
 /// Kafka record header that names the payload's encoding. Absent (or

@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub result_cache_bytes: u64,
     /// Bytes of cubes (pre-aggregated tables) kept per snapshot (0: none).
     pub aggregate_cache_bytes: usize,
+    /// The live tables' settings; `None`: no live tables.
+    pub live: Option<crate::live::LiveOptions>,
 }
 
 /// The data layer over the snapshots `storage` publishes.
@@ -51,14 +53,17 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over `storage`; nothing is loaded until [`Catalog::refresh`].
+    /// An engine over `storage`; nothing is loaded until [`Catalog::refresh`]. With live tables
+    /// configured it starts connecting to Cassandra in the background (call it in a runtime).
     pub fn new(storage: Storage, options: &EngineOptions) -> Result<Self, Error> {
-        let catalog = Arc::new(
-            Catalog::new(storage, catalog::runtime_env()?)
-                .with_memory_cache(options.memory_cache_bytes)
-                .with_result_cache(options.result_cache_bytes)
-                .with_aggregate_cache(options.aggregate_cache_bytes),
-        );
+        let mut catalog = Catalog::new(storage, catalog::runtime_env()?)
+            .with_memory_cache(options.memory_cache_bytes)
+            .with_result_cache(options.result_cache_bytes)
+            .with_aggregate_cache(options.aggregate_cache_bytes);
+        if let Some(live) = &options.live {
+            catalog = catalog.with_live(Arc::new(crate::live::Live::start(live.clone())));
+        }
+        let catalog = Arc::new(catalog);
         let executor = Executor::new(catalog.clone(), &options.limits);
         Ok(Self { catalog, executor })
     }

@@ -48,9 +48,25 @@ pub enum Error {
     /// Arrow failed (parameters, results).
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A live table cannot answer now: Cassandra (or its change log) is unreachable, or the
+    /// changes since the snapshot are not loaded yet.
+    #[error("live table unavailable: {0}")]
+    LiveUnavailable(String),
+    /// A query on a live table would read all of Cassandra's table (no key filter, no limit
+    /// within `live.max_scan_rows`).
+    #[error("{0}")]
+    FullScan(String),
     /// A fault of the data layer itself.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<Error> for DataFusionError {
+    /// Carries a data-layer error through DataFusion (a table provider's scan or stream), so
+    /// its kind survives: [`Error::kind`] finds it again below `External`.
+    fn from(err: Error) -> Self {
+        DataFusionError::External(Box::new(err))
+    }
 }
 
 /// What kind of failure an [`Error`] is, for a front end's status code.
@@ -83,13 +99,13 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Self::NoSnapshot(_) | Self::NotFound(_) => Kind::NotFound,
-            Self::Sql(_) | Self::InvalidArgument(_) | Self::Arrow(_) => Kind::InvalidArgument,
+            Self::Sql(_) | Self::InvalidArgument(_) | Self::Arrow(_) | Self::FullScan(_) => Kind::InvalidArgument,
             Self::ReadOnly(_) => Kind::PermissionDenied,
             Self::Timeout(_) => Kind::DeadlineExceeded,
             Self::Busy(_) | Self::TooManyRows(_) => Kind::ResourceExhausted,
             Self::Cancelled => Kind::Cancelled,
             Self::SnapshotGone(_) => Kind::Aborted,
-            Self::Snapshot { .. } => Kind::Unavailable,
+            Self::Snapshot { .. } | Self::LiveUnavailable(_) => Kind::Unavailable,
             Self::Query(e) => datafusion_kind(e),
             Self::Internal(_) => Kind::Internal,
         }
@@ -149,5 +165,9 @@ mod tests {
             Error::Query(DataFusionError::Internal("x".into())).kind(),
             Kind::Internal
         );
+        // Raised inside a live table's scan, wrapped by DataFusion on the way out.
+        let wrapped = |e: Error| Error::Query(DataFusionError::Context("scan".into(), Box::new(e.into())));
+        assert_eq!(wrapped(Error::LiveUnavailable("down".into())).kind(), Kind::Unavailable);
+        assert_eq!(wrapped(Error::FullScan("no key".into())).kind(), Kind::InvalidArgument);
     }
 }

@@ -1,6 +1,9 @@
 //! Stockflight's data layer: the catalog of served tables (the published snapshot, swapped without
 //! a restart), the caches built on it, query rewriting and execution within limits.
 //!
+//! Beside each snapshot's tables, the live tables ([`live`]) answer from Cassandra and the
+//! change log as of now.
+//!
 //! Front ends (the Flight SQL service) talk to it through one small trait, [`DataLayer`]: plan a
 //! statement, run one, cancel one, list the tables. They decode their protocol's requests into
 //! these calls and encode the answers; nothing here knows about gRPC. Every call carries its
@@ -11,6 +14,7 @@ pub mod catalog;
 pub mod engine;
 pub mod error;
 mod execute;
+pub mod live;
 pub mod navigate;
 pub mod plan;
 pub mod results;

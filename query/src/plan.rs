@@ -78,6 +78,10 @@ pub async fn plan_cached(
         });
     }
     let planned = plan_sql(ctx, sql, params).await?;
+    if crate::live::reads_live(planned.df.logical_plan()) {
+        // Live tables are planned afresh every time: nothing about them is kept across runs.
+        return Ok(planned);
+    }
     let mut entries = cache.0.lock().expect("plan cache lock");
     if entries.len() >= PLAN_CACHE_ENTRIES {
         entries.clear();

@@ -86,8 +86,12 @@ impl ResultCache {
 }
 
 /// Whether `plan` returns the same rows whenever it runs on the same tables: no function in it
-/// (subqueries included) is stable (`now()`) or volatile (`random()`).
+/// (subqueries included) is stable (`now()`) or volatile (`random()`), and it reads no live
+/// table (whose rows change without a new snapshot).
 pub fn deterministic(plan: &LogicalPlan) -> bool {
+    if crate::live::reads_live(plan) {
+        return false;
+    }
     let mut pure = true;
     let _ = plan.apply_with_subqueries(|node| {
         node.apply_expressions(|expr| {

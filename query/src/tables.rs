@@ -14,13 +14,19 @@ use crate::{CATALOG, SCHEMA};
 /// aggregates and the drill-down table declare none.
 const PRIMARY_KEYS: &[(&str, &str)] = &[("items", "item_id"), ("nodes", "node_id")];
 
-/// How a table is exposed (the `table_type` of GetTables).
+/// How a table is exposed (the `table_type` of GetTables, JDBC's `TABLE_TYPE`, ADBC's
+/// `table_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
-    /// A base table.
+    /// A base table of the snapshot.
     Table,
     /// A view.
     View,
+    /// A live table: answers as of now, read from Cassandra at query time
+    /// (`availability_live`, `availability_current`).
+    LiveTable,
+    /// A live view: an aggregate as of now (`availability_by_*_current`).
+    LiveView,
 }
 
 impl TableKind {
@@ -29,11 +35,18 @@ impl TableKind {
         match self {
             Self::Table => "TABLE",
             Self::View => "VIEW",
+            Self::LiveTable => "LIVE TABLE",
+            Self::LiveView => "LIVE VIEW",
         }
     }
 
     /// Every kind, in the order GetTableTypes lists them.
-    pub const ALL: [TableKind; 2] = [TableKind::Table, TableKind::View];
+    pub const ALL: [TableKind; 4] = [
+        TableKind::Table,
+        TableKind::View,
+        TableKind::LiveTable,
+        TableKind::LiveView,
+    ];
 }
 
 /// One table clients may query.
@@ -71,9 +84,12 @@ pub async fn list(ctx: &SessionContext) -> Result<Vec<TableInfo>, Error> {
             let Some(table) = schema.table(&name).await? else {
                 continue;
             };
-            let kind = match table.table_type() {
-                TableType::Base => TableKind::Table,
-                TableType::View | TableType::Temporary => TableKind::View,
+            let live = crate::live::is_live(table.as_ref());
+            let kind = match (table.table_type(), live) {
+                (TableType::Base, false) => TableKind::Table,
+                (TableType::View | TableType::Temporary, false) => TableKind::View,
+                (TableType::Base, true) => TableKind::LiveTable,
+                (TableType::View | TableType::Temporary, true) => TableKind::LiveView,
             };
             let schema = Arc::new(client_schema(&table.schema()));
             let primary_key = PRIMARY_KEYS

@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser};
 use serde::{Deserialize, Serialize};
 use stockflight_common::config::{ConfigError, Settings};
-use stockflight_common::sections::{LogSection, MetricsSection, StorageSection};
+use stockflight_common::sections::{CassandraSection, LogSection, MetricsSection, StorageSection};
+use stockflight_query::live::LiveOptions;
+use stockflight_query::live::follower::FollowOptions;
 use stockflight_query::{EngineOptions, Limits};
 
 /// Serves Stockflight's availability snapshots as SQL tables over Arrow Flight SQL.
@@ -36,6 +38,10 @@ pub struct ServerSettings {
     pub metrics: MetricsSection<9464>,
     #[command(flatten)]
     pub storage: StorageSection,
+    #[command(flatten)]
+    pub cassandra: CassandraSection,
+    #[command(flatten)]
+    pub live: LiveSection,
     #[command(flatten)]
     pub log: LogSection,
 }
@@ -275,6 +281,97 @@ pub struct CatalogSection {
     pub aggregate_cache_mb: u64,
 }
 
+/// The live tables: `availability_live` (Cassandra at query time) and `availability_current`
+/// with the aggregates over it (the snapshot plus the change log); they read the cluster of
+/// `cassandra.*`.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSection {
+    /// Serve the live tables beside each snapshot's. Off, only the snapshot's tables are served.
+    #[arg(id = "live.enabled", long = "live-enabled", env = "STOCKFLIGHT_LIVE_ENABLED", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub enabled: bool,
+    /// Most rows a query on `availability_live` without an `item_id` filter may read, by naming
+    /// `LIMIT n` with n at most this; any other such query is refused (INVALID_ARGUMENT), so no
+    /// client scans Cassandra by accident. 0: never.
+    #[arg(
+        id = "live.max_scan_rows",
+        long = "live-max-scan-rows",
+        env = "STOCKFLIGHT_LIVE_MAX_SCAN_ROWS",
+        default_value_t = 1000,
+        value_name = "ROWS"
+    )]
+    pub max_scan_rows: u64,
+    /// Milliseconds between two reads of the change log (how fresh `availability_current` is).
+    #[arg(
+        id = "live.poll_ms",
+        long = "live-poll-ms",
+        env = "STOCKFLIGHT_LIVE_POLL_MS",
+        default_value_t = 500,
+        value_name = "MS"
+    )]
+    pub poll_ms: u64,
+    /// How far, in milliseconds, each read of the change log reaches back before the previous
+    /// one started: more than a change-log write takes plus the ingest hosts' clock skew.
+    #[arg(
+        id = "live.poll_overlap_ms",
+        long = "live-poll-overlap-ms",
+        env = "STOCKFLIGHT_LIVE_POLL_OVERLAP_MS",
+        default_value_t = 2000,
+        value_name = "MS"
+    )]
+    pub poll_overlap_ms: u64,
+    /// Seconds before a snapshot's start (`started_at`) from which its changes are read: more
+    /// than the clock skew between the batch and ingest hosts.
+    #[arg(
+        id = "live.cutoff_margin_secs",
+        long = "live-cutoff-margin-secs",
+        env = "STOCKFLIGHT_LIVE_CUTOFF_MARGIN_SECS",
+        default_value_t = 300,
+        value_name = "SECONDS"
+    )]
+    pub cutoff_margin_secs: u64,
+    /// Milliseconds a Cassandra request of the live tables may take.
+    #[arg(
+        id = "live.request_timeout_ms",
+        long = "live-request-timeout-ms",
+        env = "STOCKFLIGHT_LIVE_REQUEST_TIMEOUT_MS",
+        default_value_t = 5000,
+        value_name = "MS"
+    )]
+    pub request_timeout_ms: u64,
+    /// Milliseconds the change log may go unread (Cassandra down) before `availability_current`
+    /// and its aggregates answer UNAVAILABLE rather than stale rows.
+    #[arg(
+        id = "live.max_staleness_ms",
+        long = "live-max-staleness-ms",
+        env = "STOCKFLIGHT_LIVE_MAX_STALENESS_MS",
+        default_value_t = 5000,
+        value_name = "MS"
+    )]
+    pub max_staleness_ms: u64,
+}
+
+impl LiveSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.poll_ms == 0 {
+            return Err(ConfigError::invalid("live.poll_ms", "must be at least 1"));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::invalid("live.request_timeout_ms", "must be at least 1"));
+        }
+        if self.max_staleness_ms < 2 * self.poll_ms {
+            return Err(ConfigError::invalid(
+                "live.max_staleness_ms",
+                format!(
+                    "must be at least twice live.poll_ms ({} ms), or every pause between two reads counts as stale",
+                    self.poll_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl AuthSection {
     /// `(name, hash)` pairs of `auth.users`.
     pub fn user_list(&self) -> Vec<(String, String)> {
@@ -374,6 +471,24 @@ impl ServerSettings {
             result_cache_bytes: self.catalog.result_cache_mb.saturating_mul(1 << 20),
             aggregate_cache_bytes: usize::try_from(self.catalog.aggregate_cache_mb.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
+            live: self.live.enabled.then(|| self.live_options()),
+        }
+    }
+
+    fn live_options(&self) -> LiveOptions {
+        let l = &self.live;
+        LiveOptions {
+            nodes: self.cassandra.node_list(),
+            keyspace: self.cassandra.keyspace.clone(),
+            consistency: self.cassandra.consistency,
+            max_scan_rows: l.max_scan_rows,
+            request_timeout: Duration::from_millis(l.request_timeout_ms),
+            follow: FollowOptions {
+                poll: Duration::from_millis(l.poll_ms),
+                overlap: Duration::from_millis(l.poll_overlap_ms),
+                cutoff_margin: Duration::from_secs(l.cutoff_margin_secs),
+                max_staleness: Duration::from_millis(l.max_staleness_ms),
+            },
         }
     }
 }
@@ -386,6 +501,10 @@ impl Settings for ServerSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         self.storage.validate()?;
         self.auth.validate()?;
+        if self.live.enabled {
+            self.cassandra.validate()?;
+            self.live.validate()?;
+        }
         if !self.auth.enabled() && !self.server.addr.ip().is_loopback() && !self.server.allow_unauthenticated {
             return Err(ConfigError::invalid(
                 "server.addr",
@@ -457,6 +576,23 @@ mod tests {
             "true",
         ]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn bad_live_settings_name_their_key() {
+        for (args, key) in [
+            (vec!["s", "--live-poll-ms", "0"], "live.poll_ms"),
+            (
+                vec!["s", "--live-poll-ms", "1000", "--live-max-staleness-ms", "1500"],
+                "live.max_staleness_ms",
+            ),
+            (vec!["s", "--cassandra-nodes", "nohost"], "cassandra.nodes"),
+        ] {
+            let err = load_from::<ServerSettings, _, _>(args).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let off = load_from::<ServerSettings, _, _>(["s", "--live-enabled", "false"]).unwrap();
+        assert!(off.engine_options().live.is_none());
     }
 
     #[test]

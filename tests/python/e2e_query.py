@@ -9,7 +9,10 @@ Cells: integers as JSON numbers, text as strings, NULL as null, floating point a
 (``repr``, which parses back to the same double; a JSON number could be rounded by the reader),
 timestamps as microseconds since the epoch.
 
-Not a pytest module (no ``test_`` prefix): the Rust test runs it.
+The statement ``!tables`` lists the catalog instead, as ``adbc_get_objects`` reports it: columns
+``table_name`` and ``table_type``, one row per table of catalog ``stockflight``, schema ``public``.
+
+Not a pytest module (no ``test_`` prefix): the Rust tests run it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ def _column(array) -> list:
     return values
 
 
+def _tables(conn) -> dict:
+    objects = conn.adbc_get_objects(depth="tables", catalog_filter="stockflight").read_all().to_pylist()
+    rows = [
+        [table["table_name"], table["table_type"]]
+        for catalog in objects
+        for schema in catalog["catalog_db_schemas"]
+        if schema["db_schema_name"] == "public"
+        for table in schema["db_schema_tables"]
+    ]
+    return {"sql": "!tables", "columns": ["table_name", "table_type"], "types": [], "rows": rows}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 4:
         print("usage: e2e_query.py URI USER PASSWORD SQL...", file=sys.stderr)
@@ -41,6 +56,9 @@ def main(argv: list[str]) -> int:
         uri, db_kwargs={"username": user, "password": password}, autocommit=True
     ) as conn:
         for sql in statements:
+            if sql == "!tables":
+                results.append(_tables(conn))
+                continue
             with conn.cursor() as cur:
                 cur.execute(sql)
                 table = cur.fetch_arrow_table()

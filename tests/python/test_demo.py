@@ -4,8 +4,9 @@ The demo runs for real (its own Kafka and Cassandra through dev/stack, the real 
 directory as the object store) on ephemeral ports with its own state dir and a one-minute batch
 schedule. The test reads the connection info it prints, queries the Flight SQL server through
 ADBC until a snapshot is served, waits (polling) for the next scheduled snapshot and checks that
-it is fresher, runs the ADBC snippet the demo printed, then sends SIGINT and checks the demo exits
-0 and leaves no process behind.
+it is fresher, checks the live side-by-side it printed (availability_live next to
+availability_snapshot, the current regions next to the snapshot's), runs the ADBC snippet the demo
+printed, then sends SIGINT and checks the demo exits 0 and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -187,6 +188,15 @@ def test_demo_serves_fresh_aggregates_and_stops_cleanly_on_ctrl_c(demo_state, tm
             uri, FRESHNESS_SQL, lambda r: r and r[0]["run_id"] is not None, 30, "a first snapshot over ADBC"
         )[0]
         assert first["items_tracked"] > 0, first
+
+        # The live tables answered next to the snapshot's: one item node by node, the regions.
+        demo.wait_for_line(r"^Live next to the snapshot", 30)
+        item = demo.wait_for_line(r"^Item (\S+), node by node: availability_live \(now\)", 90).group(1)
+        demo.wait_for_line(r"^Units per region: availability_by_region_category_current \(now\)", 30)
+        out = demo.output()
+        at = next(i for i, line in enumerate(out) if line.startswith(f"Item {item}, node by node"))
+        node_rows = [line for line in out[at + 2 : at + 10] if re.match(r"^  \S+ +\d+ ", line)]
+        assert node_rows, out[at : at + 10]
 
         # The next scheduled run (at most a minute away) must bring fresher aggregates.
         second = poll_query(

@@ -86,6 +86,7 @@ fn the_row_is_always_the_newest_whole_update() {
             &keyspace,
             "{'class': 'SimpleStrategy', 'replication_factor': 1}",
             stockflight_common::sections::Consistency::Auto,
+            None,
         )
         .await
         .expect("open the store");

@@ -10,6 +10,8 @@
 //! `in_stock_rate` = (in stock + low stock) / (rows not discontinued), NULL when that is 0;
 //! missing reference attributes read `unknown`.
 
+#[path = "support/answers.rs"]
+mod answers;
 #[path = "support/batch.rs"]
 mod batch;
 #[path = "support/ingest/mod.rs"]
@@ -17,17 +19,17 @@ mod ingest;
 #[path = "support/server.rs"]
 mod server;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::Command;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use answers::{Attributes, NULL, assert_answer, both_clients, by_node, by_region_category, snapshot};
 use ingest::{Encoding, Ingest, Record, Rng};
 use prost::Message as _;
 use rdkafka::Message;
 use stockflight_common::sections::StorageSection;
 use stockflight_common::storage::Storage;
 use stockflight_proto::v1::AvailabilityUpdate;
-use stockflight_tests::{require, unique};
+use stockflight_tests::unique;
 
 /// Items in the catalog; one more (`ORPHAN_ITEM`) appears in the stream only.
 const ITEMS: usize = 24;
@@ -267,14 +269,6 @@ fn malformed() -> Vec<Produced> {
 }
 
 /// Reference attributes of an (item, node) row, `unknown` where the reference has none.
-struct Attributes {
-    region: String,
-    node_type: String,
-    state: Option<String>,
-    department: String,
-    category: String,
-}
-
 fn attributes(item: &str, node: &str) -> Attributes {
     let i = (0..ITEMS).find(|i| item_id(*i) == item);
     let n = (0..NODES).find(|n| node_id(*n) == node);
@@ -286,259 +280,6 @@ fn attributes(item: &str, node: &str) -> Attributes {
         department: i.map_or("unknown".into(), |i| department(i).into()),
         category: i.map_or("unknown".into(), category),
     }
-}
-
-/// The measures of one group.
-#[derive(Default)]
-struct Measures {
-    items_tracked: i64,
-    by_status: [i64; 5],
-    units_available: i64,
-    units_reserved: i64,
-}
-
-impl Measures {
-    fn add(&mut self, row: &ingest::Row) {
-        self.items_tracked += 1;
-        self.by_status[row.status as usize] += 1;
-        self.units_available += row.available_qty;
-        self.units_reserved += row.reserved_qty;
-    }
-
-    fn in_stock_rate(&self) -> Option<f64> {
-        let not_discontinued = self.items_tracked - self.by_status[4];
-        (not_discontinued > 0).then(|| (self.by_status[1] + self.by_status[2]) as f64 / not_discontinued as f64)
-    }
-
-    /// `items_tracked, in_stock, low_stock, out_of_stock, discontinued, in_stock_rate,
-    /// units_available, units_reserved`, as canonical cells.
-    fn cells(&self) -> Vec<String> {
-        let mut cells = vec![self.items_tracked.to_string()];
-        cells.extend(self.by_status[1..].iter().map(i64::to_string));
-        cells.push(self.in_stock_rate().map_or(NULL.into(), float));
-        cells.push(self.units_available.to_string());
-        cells.push(self.units_reserved.to_string());
-        cells
-    }
-}
-
-const NULL: &str = "NULL";
-const MEASURES: &str =
-    "items_tracked, in_stock, low_stock, out_of_stock, discontinued, in_stock_rate, units_available, units_reserved";
-/// Columns whose values are floating point: compared as the double they denote.
-const FLOAT_COLUMNS: [&str; 1] = ["in_stock_rate"];
-
-/// A double as one canonical text (Rust's shortest round-trip form).
-fn float(v: f64) -> String {
-    format!("{v}")
-}
-
-/// A query and the rows it must return (canonical cells; order does not matter).
-struct Expected {
-    sql: String,
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Expected {
-    fn new(select: &str, from_where: &str, rows: Vec<Vec<String>>) -> Self {
-        Self {
-            sql: format!("SELECT {select} FROM {from_where}"),
-            columns: select.split(',').map(|c| c.trim().to_string()).collect(),
-            rows,
-        }
-    }
-}
-
-type Table = HashMap<(String, String), ingest::Row>;
-
-fn by_node(table: &Table) -> Expected {
-    let mut groups: BTreeMap<String, Measures> = BTreeMap::new();
-    for ((_, node), row) in table {
-        groups.entry(node.clone()).or_default().add(row);
-    }
-    let rows = groups
-        .iter()
-        .map(|(node, m)| {
-            let a = attributes("", node);
-            let mut cells = vec![node.clone(), a.node_type, a.region, a.state.unwrap_or(NULL.into())];
-            cells.extend(m.cells());
-            cells
-        })
-        .collect();
-    Expected::new(
-        &format!("node_id, node_type, region, state, {MEASURES}"),
-        "availability_by_node ORDER BY node_id",
-        rows,
-    )
-}
-
-fn by_region_category(table: &Table) -> Expected {
-    let mut groups: BTreeMap<[String; 4], Measures> = BTreeMap::new();
-    for ((item, node), row) in table {
-        let a = attributes(item, node);
-        let null = || NULL.to_string();
-        for key in [
-            [
-                "category".into(),
-                a.region.clone(),
-                a.department.clone(),
-                a.category.clone(),
-            ],
-            ["department".into(), a.region.clone(), a.department.clone(), null()],
-            ["region".into(), a.region.clone(), null(), null()],
-            ["total".into(), null(), null(), null()],
-        ] {
-            groups.entry(key).or_default().add(row);
-        }
-    }
-    let rows = groups
-        .iter()
-        .map(|(key, m)| key.iter().cloned().chain(m.cells()).collect())
-        .collect();
-    Expected::new(
-        &format!("level, region, department, category, {MEASURES}"),
-        "availability_by_region_category ORDER BY level, region, department, category",
-        rows,
-    )
-}
-
-/// The drill-down rows that `keep` selects.
-fn snapshot(table: &Table, from_where: &str, keep: impl Fn(&Attributes, &ingest::Row) -> bool) -> Expected {
-    let status_name = ["unknown", "in_stock", "low_stock", "out_of_stock", "discontinued"];
-    let rows = table
-        .iter()
-        .filter_map(|((item, node), row)| {
-            let a = attributes(item, node);
-            keep(&a, row).then(|| {
-                vec![
-                    item.clone(),
-                    node.clone(),
-                    a.region,
-                    a.node_type,
-                    a.department,
-                    a.category,
-                    row.available_qty.to_string(),
-                    row.reserved_qty.to_string(),
-                    row.status.to_string(),
-                    status_name[row.status as usize].to_string(),
-                    row.source.clone(),
-                    row.sequence.to_string(),
-                    // Cassandra keeps milliseconds; clients see microseconds.
-                    (row.event_time_ms * 1000).to_string(),
-                ]
-            })
-        })
-        .collect();
-    Expected::new(
-        "item_id, node_id, region, node_type, department, category, available_qty, reserved_qty, status, \
-         status_name, source, sequence, event_time",
-        from_where,
-        rows,
-    )
-}
-
-/// One client's answer to one query, cells in canonical text.
-struct Answer {
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-/// Parses the JSON the client programs print (see `tests/python/e2e_query.py`).
-fn parse_answers(client: &str, stdout: &str) -> Vec<Answer> {
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{client}: output is not JSON ({e}):\n{stdout}"));
-    let results = json
-        .as_array()
-        .unwrap_or_else(|| panic!("{client}: not a list: {json}"));
-    results
-        .iter()
-        .map(|result| {
-            let columns: Vec<String> = result["columns"]
-                .as_array()
-                .expect("columns")
-                .iter()
-                .map(|c| c.as_str().expect("a column name").to_string())
-                .collect();
-            let rows = result["rows"]
-                .as_array()
-                .expect("rows")
-                .iter()
-                .map(|row| {
-                    row.as_array()
-                        .expect("a row is a list")
-                        .iter()
-                        .zip(&columns)
-                        .map(|(cell, column)| canonical(client, column, cell))
-                        .collect()
-                })
-                .collect();
-            Answer { columns, rows }
-        })
-        .collect()
-}
-
-fn canonical(client: &str, column: &str, cell: &serde_json::Value) -> String {
-    match cell {
-        serde_json::Value::Null => NULL.into(),
-        serde_json::Value::String(s) if FLOAT_COLUMNS.contains(&column) => float(
-            s.parse()
-                .unwrap_or_else(|e| panic!("{client}: {column} = {s:?} is not a number: {e}")),
-        ),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) if FLOAT_COLUMNS.contains(&column) => {
-            panic!("{client}: {column} = {n} came as a JSON number, which may be rounded")
-        }
-        other => other.to_string(),
-    }
-}
-
-/// Asserts that `answer` has exactly the expected columns and rows (in any order).
-fn assert_answer(client: &str, expected: &Expected, answer: &Answer) {
-    assert_eq!(
-        answer.columns, expected.columns,
-        "{client}: columns of `{}`",
-        expected.sql
-    );
-    let mut want = expected.rows.clone();
-    let mut got = answer.rows.clone();
-    want.sort();
-    got.sort();
-    if want != got {
-        let lines = |rows: &[Vec<String>], other: &[Vec<String>]| {
-            let differing = rows.iter().filter(|r| !other.contains(r));
-            differing
-                .take(8)
-                .map(|r| format!("\n  {}", r.join(" | ")))
-                .collect::<String>()
-        };
-        panic!(
-            "{client}: `{}` returned {} rows, expected {}\ncolumns: {}\nexpected rows not returned:{}\n\
-             returned rows not expected:{}",
-            expected.sql,
-            got.len(),
-            want.len(),
-            expected.columns.join(" | "),
-            lines(&want, &got),
-            lines(&got, &want)
-        );
-    }
-}
-
-/// Runs a client program, panicking with its output (and the server's log) if it fails.
-fn run_client(client: &str, cmd: &mut Command, server: &server::Server) -> String {
-    let started = Instant::now();
-    let output = cmd.output().unwrap_or_else(|e| panic!("{client}: cannot start: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{client} failed with {}:\n{stdout}\n{}\nserver log:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        server.log_text()
-    );
-    eprintln!("{client}: answered in {:?}", started.elapsed());
-    stdout
 }
 
 /// Reads the dead-letter topic until every malformed message was seen there, checking each
@@ -716,11 +457,12 @@ async fn stream_to_bi_clients_returns_the_tests_own_aggregates() {
     step("server serves the snapshot");
 
     let expected = [
-        by_node(&expected_table),
-        by_region_category(&expected_table),
-        snapshot(&expected_table, "availability_snapshot", |_, _| true),
+        by_node(&expected_table, &attributes, "availability_by_node"),
+        by_region_category(&expected_table, &attributes, "availability_by_region_category"),
+        snapshot(&expected_table, &attributes, "availability_snapshot", |_, _| true),
         snapshot(
             &expected_table,
+            &attributes,
             "availability_snapshot WHERE region = 'west' AND available_qty >= 10",
             |a, row| a.region == "west" && row.available_qty >= 10,
         ),
@@ -734,25 +476,7 @@ async fn stream_to_bi_clients_returns_the_tests_own_aggregates() {
     assert!(!expected[3].rows.is_empty());
     let sql: Vec<&str> = expected.iter().map(|e| e.sql.as_str()).collect();
 
-    let adbc = run_client(
-        "ADBC (Python)",
-        Command::new(require("STOCKFLIGHT_PYTHON"))
-            .arg(stockflight_tests::repo_root().join("tests/python/e2e_query.py"))
-            .args([&server.uri(), USER, PASSWORD])
-            .args(&sql),
-        &server,
-    );
-    let jdbc = run_client(
-        "JDBC (Java)",
-        Command::new("java")
-            .args(require("STOCKFLIGHT_JAVA_OPTS").split_whitespace())
-            .args(["-Duser.timezone=UTC", "-cp", &require("STOCKFLIGHT_JDBC_CLASSPATH")])
-            .args(["io.stockflight.clients.E2eQuery", &server.addr, USER, PASSWORD])
-            .args(&sql),
-        &server,
-    );
-    for (client, stdout) in [("ADBC", &adbc), ("JDBC", &jdbc)] {
-        let answers = parse_answers(client, stdout);
+    for (client, answers) in both_clients(&server, USER, PASSWORD, &sql) {
         assert_eq!(answers.len(), expected.len(), "{client}: one answer per query");
         for (want, got) in expected.iter().zip(&answers) {
             assert_answer(client, want, got);

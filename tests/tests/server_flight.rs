@@ -302,7 +302,7 @@ async fn metadata_commands_answer_what_drivers_ask() {
     let info = client.command_info(CommandGetTableTypes {}.as_any()).await.unwrap();
     assert_eq!(
         strings(&client.fetch(&info).await.unwrap(), "table_type"),
-        ["TABLE", "VIEW"]
+        ["TABLE", "VIEW", "LIVE TABLE", "LIVE VIEW"]
     );
 
     let keys = CommandGetPrimaryKeys {

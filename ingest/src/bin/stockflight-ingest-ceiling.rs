@@ -4,7 +4,8 @@
 //!
 //! `--mode plain` (the reference): a plain upsert of the same rows into a table with one column
 //! per field, no `USING TIMESTAMP`, the cheapest write of this data Cassandra takes.
-//! `--mode ingest`: ingest's own exact last-write-wins upsert (`CassandraStore::upsert`).
+//! `--mode ingest`: ingest's own exact last-write-wins upsert (`CassandraStore::upsert`), with
+//! its change-log write too when `--change-log true` (as `ingest.change_log` does).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +51,9 @@ struct Args {
     /// `plain` (one column per field, no write timestamp: the reference) or `ingest` (ingest's upsert).
     #[arg(long = "mode", default_value = "plain")]
     mode: String,
+    /// With `--mode ingest`: also write the change log, as ingest does with `ingest.change_log`.
+    #[arg(long = "change-log", default_value_t = false, action = clap::ArgAction::Set)]
+    change_log: bool,
     /// Concurrency levels to try, comma-separated.
     #[arg(long = "concurrency", default_value = "128,512,2048", value_delimiter = ',')]
     concurrency: Vec<usize>,
@@ -82,6 +86,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 args.replication_factor
             ),
             Consistency::Auto,
+            // The change log's lifetime does not change the cost of a write.
+            args.change_log.then_some(86_400),
         )
         .await?,
     );

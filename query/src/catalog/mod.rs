@@ -96,6 +96,7 @@ pub struct Catalog {
     memory_budget: usize,
     result_cache_bytes: u64,
     aggregate_cache_bytes: usize,
+    live: Option<Arc<crate::live::Live>>,
 }
 
 /// DataFusion settings for every query: the types BI drivers read, our catalog names.
@@ -141,7 +142,14 @@ impl Catalog {
             memory_budget: 0,
             result_cache_bytes: 0,
             aggregate_cache_bytes: 0,
+            live: None,
         }
+    }
+
+    /// Serves the live tables beside each snapshot's (see [`crate::live`]).
+    pub fn with_live(mut self, live: Arc<crate::live::Live>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Holds up to `bytes` of each snapshot's tables in memory (smallest tables first).
@@ -329,6 +337,9 @@ impl Catalog {
             runtime: self.runtime.clone(),
             store_url,
         };
+        if let Some(live) = &self.live {
+            live.attach(&snapshot.ctx, &snapshot.manifest).await;
+        }
         Ok(snapshot)
     }
 

@@ -23,6 +23,10 @@ import java.util.Properties;
  * by the reader), timestamps as microseconds since the epoch (run with
  * {@code -Duser.timezone=UTC}: the driver reads time-zone-less timestamps in the JVM's zone).
  *
+ * <p>The statement {@code !tables} lists the catalog instead, as {@code DatabaseMetaData.getTables}
+ * reports it: columns {@code table_name} and {@code table_type}, one row per table of schema
+ * {@code public}.
+ *
  * <p>Usage: {@code java $STOCKFLIGHT_JAVA_OPTS -Duser.timezone=UTC -cp "$STOCKFLIGHT_JDBC_CLASSPATH"
  * io.stockflight.clients.E2eQuery HOST:PORT USER PASSWORD SQL...}. Exits 1 on any failure.
  */
@@ -60,6 +64,10 @@ public final class E2eQuery {
     }
 
     static void query(Connection conn, String sql, StringBuilder out) throws SQLException {
+        if (sql.equals("!tables")) {
+            tables(conn, out);
+            return;
+        }
         try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(sql)) {
             ResultSetMetaData meta = rs.getMetaData();
             int n = meta.getColumnCount();
@@ -83,6 +91,21 @@ public final class E2eQuery {
             }
             out.append("]}");
         }
+    }
+
+    /** The tables of schema {@code public} and their types, from {@code DatabaseMetaData.getTables}. */
+    static void tables(Connection conn, StringBuilder out) throws SQLException {
+        out.append("{\"sql\": \"!tables\", \"columns\": [\"table_name\", \"table_type\"], \"types\": [], \"rows\": [");
+        boolean first = true;
+        try (ResultSet rs = conn.getMetaData().getTables(null, "public", "%", null)) {
+            while (rs.next()) {
+                out.append(first ? "\n[" : ",\n[");
+                first = false;
+                out.append(quote(rs.getString("TABLE_NAME"))).append(", ").append(quote(rs.getString("TABLE_TYPE")));
+                out.append("]");
+            }
+        }
+        out.append("]}");
     }
 
     /** One cell as JSON, by the Java class the driver maps the Arrow type to. */
