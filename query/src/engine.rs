@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub result_cache_bytes: u64,
     /// Bytes of cubes (pre-aggregated tables) kept per snapshot (0: none).
     pub aggregate_cache_bytes: usize,
+    /// Tables with fewer rows get no cubes (a scan is as fast).
+    pub aggregate_min_rows: usize,
     /// The live tables' settings; `None`: no live tables.
     pub live: Option<crate::live::LiveOptions>,
 }
@@ -59,7 +61,7 @@ impl Engine {
         let mut catalog = Catalog::new(storage, catalog::runtime_env()?)
             .with_memory_cache(options.memory_cache_bytes)
             .with_result_cache(options.result_cache_bytes)
-            .with_aggregate_cache(options.aggregate_cache_bytes);
+            .with_aggregate_cache(options.aggregate_cache_bytes, options.aggregate_min_rows);
         if let Some(live) = &options.live {
             catalog = catalog.with_live(Arc::new(crate::live::Live::start(live.clone())));
         }

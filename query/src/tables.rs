@@ -40,7 +40,7 @@ impl TableKind {
         }
     }
 
-    /// Every kind, in the order GetTableTypes lists them.
+    /// Every kind (GetTableTypes lists them ordered by name, as JDBC's getTableTypes does).
     pub const ALL: [TableKind; 4] = [
         TableKind::Table,
         TableKind::View,

@@ -279,6 +279,15 @@ pub struct CatalogSection {
         value_name = "MIB"
     )]
     pub aggregate_cache_mb: u64,
+    /// Rows a table needs before cubes are built over it: a smaller one is scanned as fast.
+    #[arg(
+        id = "catalog.aggregate_min_rows",
+        long = "catalog-aggregate-min-rows",
+        env = "STOCKFLIGHT_CATALOG_AGGREGATE_MIN_ROWS",
+        default_value_t = 10_000,
+        value_name = "ROWS"
+    )]
+    pub aggregate_min_rows: u64,
 }
 
 /// The live tables: `availability_live` (Cassandra at query time) and `availability_current`
@@ -471,6 +480,7 @@ impl ServerSettings {
             result_cache_bytes: self.catalog.result_cache_mb.saturating_mul(1 << 20),
             aggregate_cache_bytes: usize::try_from(self.catalog.aggregate_cache_mb.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
+            aggregate_min_rows: usize::try_from(self.catalog.aggregate_min_rows).unwrap_or(usize::MAX),
             live: self.live.enabled.then(|| self.live_options()),
         }
     }

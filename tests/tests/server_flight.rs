@@ -299,10 +299,11 @@ async fn metadata_commands_answer_what_drivers_ask() {
     );
     assert_eq!(schema.field_with_name("item_id").unwrap().data_type(), &DataType::Utf8);
 
+    // Ordered by name, as JDBC's getTableTypes promises.
     let info = client.command_info(CommandGetTableTypes {}.as_any()).await.unwrap();
     assert_eq!(
         strings(&client.fetch(&info).await.unwrap(), "table_type"),
-        ["TABLE", "VIEW", "LIVE TABLE", "LIVE VIEW"]
+        ["LIVE TABLE", "LIVE VIEW", "TABLE", "VIEW"]
     );
 
     let keys = CommandGetPrimaryKeys {

@@ -96,6 +96,7 @@ pub struct Catalog {
     memory_budget: usize,
     result_cache_bytes: u64,
     aggregate_cache_bytes: usize,
+    aggregate_min_rows: usize,
     live: Option<Arc<crate::live::Live>>,
 }
 
@@ -142,6 +143,7 @@ impl Catalog {
             memory_budget: 0,
             result_cache_bytes: 0,
             aggregate_cache_bytes: 0,
+            aggregate_min_rows: crate::navigate::MIN_FACT_ROWS,
             live: None,
         }
     }
@@ -158,9 +160,11 @@ impl Catalog {
         self
     }
 
-    /// Keeps up to `bytes` of cubes per snapshot (aggregate navigation; 0: none).
-    pub fn with_aggregate_cache(mut self, bytes: usize) -> Self {
+    /// Keeps up to `bytes` of cubes per snapshot (aggregate navigation; 0: none), over the
+    /// tables of at least `min_rows` rows.
+    pub fn with_aggregate_cache(mut self, bytes: usize, min_rows: usize) -> Self {
         self.aggregate_cache_bytes = bytes;
+        self.aggregate_min_rows = min_rows;
         self
     }
 
@@ -324,8 +328,10 @@ impl Catalog {
         // Joins the snapshot's own columns answer, checked on this data; then the rule that uses
         // them and the cubes (see `navigate`).
         let lookups = lookups::verify(&ctx, DENORMALIZED).await;
-        let navigator =
-            Arc::new(Navigator::new(&ctx, held, lookups, self.aggregate_cache_bytes).map_err(|e| fail(e.to_string()))?);
+        let navigator = Arc::new(
+            Navigator::new(&ctx, held, lookups, self.aggregate_cache_bytes, self.aggregate_min_rows)
+                .map_err(|e| fail(e.to_string()))?,
+        );
         ctx.add_optimizer_rule(Arc::new(Navigation::new(navigator.clone())));
         navigator.prebuild_defaults();
         let snapshot = Snapshot {

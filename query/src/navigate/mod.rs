@@ -42,7 +42,8 @@ use resolve::Source;
 
 /// A cube is kept only if the table has at least this many rows per cell.
 pub const MIN_REDUCTION: usize = 8;
-/// Held tables with fewer rows are read as they are (a scan is as fast as any cube).
+/// Held tables with fewer rows are read as they are, by default (a scan is as fast as any
+/// cube); `catalog.aggregate_min_rows` sets it.
 pub const MIN_FACT_ROWS: usize = 10_000;
 /// Columns with at most this many distinct values are in every default cube (region, status,
 /// node type, department: what dashboards filter and group by first).
@@ -85,19 +86,21 @@ impl std::fmt::Debug for Navigator {
 
 impl Navigator {
     /// The navigator of the tables `ctx` serves: `facts` (held tables and their row counts),
-    /// the lookups `lookups` verified on them, cubes within `budget` bytes (0: no cubes).
+    /// the lookups `lookups` verified on them, cubes within `budget` bytes (0: no cubes) of the
+    /// facts with at least `min_rows` rows.
     pub fn new(
         ctx: &SessionContext,
         facts: Vec<(String, Arc<dyn TableProvider>, usize)>,
         lookups: Vec<Lookup>,
         budget: usize,
+        min_rows: usize,
     ) -> Result<Self> {
         let build =
             SessionContext::new_with_config_rt(ctx.copied_config().with_target_partitions(1), ctx.runtime_env());
         let mut providers = HashMap::new();
         let mut rows = HashMap::new();
         for (name, provider, n) in facts {
-            if n >= MIN_FACT_ROWS {
+            if n >= min_rows {
                 build.register_table(name.as_str(), provider.clone())?;
                 providers.insert(name.clone(), provider);
                 rows.insert(name, n);

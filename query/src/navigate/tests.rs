@@ -15,7 +15,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use stockflight_proto::layout::DENORMALIZED;
 
-use super::{Navigation, Navigator, lookups};
+use super::{MIN_FACT_ROWS, Navigation, Navigator, lookups};
 use crate::catalog::memory::{self, Loaded};
 use crate::catalog::session_config;
 
@@ -217,6 +217,7 @@ async fn contexts() -> (SessionContext, SessionContext, Arc<Navigator>) {
             vec![("availability_snapshot".into(), fact, ITEMS * NODES)],
             verified,
             1 << 30,
+            MIN_FACT_ROWS,
         )
         .unwrap(),
     );
