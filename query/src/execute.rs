@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
@@ -107,7 +107,7 @@ impl Executor {
             let keep = snapshot.results.enabled() && deterministic(planned.df.logical_plan());
             let mut inner = planned.df.execute_stream().await?;
             if keep {
-                inner = Box::pin(Recording::new(inner, snapshot.results.clone(), key));
+                inner = Box::pin(Recording::new(inner, snapshot.results.clone(), key, schema.clone()));
             }
             Ok((permit, snapshot, schema, inner))
         };
@@ -123,6 +123,7 @@ impl Executor {
         tracing::info!(query_id, user = %caller.user, run_id = %snapshot.manifest.run_id, sql, "query started");
         let running = Running {
             inner,
+            schema: schema.clone(),
             deadline: self.timeout.map(|t| (started + t, t)),
             max_rows: self.max_rows,
             rows: 0,
@@ -211,6 +212,8 @@ impl Cancels {
 /// A running query's stream state.
 struct Running {
     inner: SendableRecordBatchStream,
+    /// The schema announced for the statement (its FlightInfo's): every batch goes out in it.
+    schema: SchemaRef,
     deadline: Option<(Instant, Duration)>,
     max_rows: Option<u64>,
     rows: u64,
@@ -269,12 +272,26 @@ impl Running {
     }
 
     fn count(&mut self, batch: RecordBatch) -> Result<RecordBatch, Error> {
+        let batch = conform(&self.schema, batch)?;
         self.rows += batch.num_rows() as u64;
         match self.max_rows {
             Some(max) if self.rows > max => Err(Error::TooManyRows(max)),
             _ => Ok(batch),
         }
     }
+}
+
+/// `batch` in the announced `schema`. A rewrite (a cube, a lookup's copy of a column) may leave
+/// a column nullable that the statement's plan declared NOT NULL; clients (ADBC) refuse a
+/// stream whose schema differs from the announced one, so the batch is relabelled, which checks
+/// that such a column indeed holds no NULL. Types must already agree.
+fn conform(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch, Error> {
+    if batch.schema_ref() == schema {
+        return Ok(batch);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &options)
+        .map_err(|e| Error::Internal(format!("a result does not fit the announced schema: {e}")))
 }
 
 /// Ends a query's bookkeeping when its stream is dropped (finished, failed or the client left).
@@ -305,5 +322,28 @@ impl Drop for Guard {
         } else {
             tracing::info!(query_id = %self.query_id, user = %self.user, elapsed_ms = elapsed.as_millis() as u64, outcome, "query finished");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::conform;
+
+    #[test]
+    fn batches_go_out_in_the_announced_schema() {
+        let announced = Arc::new(Schema::new(vec![Field::new("state", DataType::Utf8, false)]));
+        let nullable = Arc::new(Schema::new(vec![Field::new("state", DataType::Utf8, true)]));
+        let values: ArrayRef = Arc::new(StringArray::from(vec!["CA", "NY"]));
+        let batch = RecordBatch::try_new(nullable.clone(), vec![values]).unwrap();
+        assert_eq!(conform(&announced, batch).unwrap().schema(), announced);
+        // A NULL where NOT NULL was announced is an error, not a silently wrong stream.
+        let with_null: ArrayRef = Arc::new(StringArray::from(vec![Some("CA"), None]));
+        let batch = RecordBatch::try_new(nullable, vec![with_null]).unwrap();
+        assert!(conform(&announced, batch).is_err());
     }
 }

@@ -120,17 +120,20 @@ pub struct Recording {
     inner: SendableRecordBatchStream,
     cache: Arc<ResultCache>,
     key: Option<String>,
+    /// The schema the statement announced (kept with the result: it is what a repeat announces).
+    announced: SchemaRef,
     batches: Vec<RecordBatch>,
     bytes: u64,
 }
 
 impl Recording {
-    /// Records `inner` for `cache` under `key`.
-    pub fn new(inner: SendableRecordBatchStream, cache: Arc<ResultCache>, key: String) -> Self {
+    /// Records `inner` for `cache` under `key`, as a result of schema `announced`.
+    pub fn new(inner: SendableRecordBatchStream, cache: Arc<ResultCache>, key: String, announced: SchemaRef) -> Self {
         Self {
             inner,
             cache,
             key: Some(key),
+            announced,
             batches: Vec::new(),
             bytes: 0,
         }
@@ -157,7 +160,7 @@ impl Stream for Recording {
             None => {
                 if let Some(key) = this.key.take() {
                     let kept = Kept {
-                        schema: this.inner.schema(),
+                        schema: this.announced.clone(),
                         batches: Arc::new(std::mem::take(&mut this.batches)),
                         bytes: this.bytes,
                     };
@@ -209,7 +212,8 @@ mod tests {
             let (ctx, cache) = (ctx.clone(), cache.clone());
             async move {
                 let stream = ctx.sql(sql).await.unwrap().execute_stream().await.unwrap();
-                let recording = Recording::new(stream, cache, sql.to_string());
+                let schema = stream.schema();
+                let recording = Recording::new(stream, cache, sql.to_string(), schema);
                 recording.try_collect::<Vec<_>>().await.unwrap()
             }
         };

@@ -412,7 +412,9 @@ def stockflight_pipeline(tmp_path_factory) -> StockflightPipeline:
         manifest = json.loads((root / "CURRENT").read_text())
 
         password = "tableau-and-friends"
-        server_args = ["--auth-users", f"analyst:{_hash_password(server, password)}"]
+        # The live tables read the pipeline's keyspace (the Tableau guide's live sheet runs on them).
+        server_args = ["--auth-users", f"analyst:{_hash_password(server, password)}",
+                       "--cassandra-nodes", cassandra, "--cassandra-keyspace", keyspace]
         with _running_server(server, root, work, server_args) as (addr, server_log):
             yield StockflightPipeline(
                 server=StockflightServer(

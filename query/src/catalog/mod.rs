@@ -39,6 +39,9 @@ const HEAD_CONCURRENCY: usize = 16;
 /// How long the replaced snapshot still answers queries planned on it (a FlightInfo's ticket is
 /// redeemed within moments; this covers a slow client and replicas swapping apart).
 pub const PREVIOUS_GRACE: Duration = Duration::from_secs(120);
+/// How long a new snapshot's cubes may take to build before it is served anyway (their builds
+/// go on in the background): a swap waits at most this long.
+pub const PREPARE_LIMIT: Duration = Duration::from_secs(120);
 
 /// One published snapshot, ready to query.
 pub struct Snapshot {
@@ -242,9 +245,16 @@ impl Catalog {
         }
         let run_id = manifest.run_id.clone();
         let snapshot = self.load(manifest).await?;
-        // The cubes the served snapshot was asked for are built for the new one at once.
-        if let Ok(served) = self.current() {
-            snapshot.navigator.prebuild(&served.navigator.shapes());
+        // Prepared before it is served: the default cubes and those the served snapshot was
+        // asked for, while the served one still answers; bounded, so a slow build delays the
+        // swap by PREPARE_LIMIT at most (what is not built by then is built in the background).
+        let asked = self.current().map(|s| s.navigator.shapes()).unwrap_or_default();
+        let started = Instant::now();
+        match tokio::time::timeout(PREPARE_LIMIT, snapshot.navigator.prepare(&asked)).await {
+            Ok(()) => tracing::info!(run_id = %run_id, ms = started.elapsed().as_millis() as u64,
+                cube_mib = snapshot.navigator.bytes() >> 20, "snapshot prepared"),
+            Err(_) => tracing::warn!(run_id = %run_id, limit_s = PREPARE_LIMIT.as_secs(),
+                "snapshot served before its cubes are all built"),
         }
         let replaced = self.current.write().expect("catalog lock").replace(Arc::new(snapshot));
         if let Some(replaced) = replaced {
@@ -333,7 +343,6 @@ impl Catalog {
                 .map_err(|e| fail(e.to_string()))?,
         );
         ctx.add_optimizer_rule(Arc::new(Navigation::new(navigator.clone())));
-        navigator.prebuild_defaults();
         let snapshot = Snapshot {
             manifest,
             ctx,

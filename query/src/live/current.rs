@@ -10,7 +10,7 @@
 //!   own definitions (`stockflight_proto::tables`): their cost follows the aggregate's size and
 //!   the number of changed pairs, never the drill-down table's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray};
@@ -31,10 +31,11 @@ use stockflight_proto::tables::{
     by_node_of_partials_sql, by_region_category_sql, summed_partials_sql,
 };
 
+use super::changes::{ChangeRows, ChangeRowsCache};
 use super::exec::MapExec;
 use super::follower::{CurrentState, Follower};
-use super::merge::{Pair, Partials};
-use super::rows::{Joiner, Pairs};
+use super::merge::Partials;
+use super::rows::Joiner;
 use super::snapshot_rows::pair_hashes;
 
 /// The drill-down table as of now.
@@ -47,10 +48,22 @@ pub struct Current {
     pub follower: Arc<Follower>,
     /// The merged changes.
     pub state: Arc<CurrentState>,
+    /// The changed pairs' rows, built once per version of `state`.
+    pub(crate) rows: ChangeRowsCache,
 }
 
 impl Current {
-    fn check(&self) -> Result<()> {
+    /// The state `follower` keeps.
+    pub fn new(follower: Arc<Follower>, state: Arc<CurrentState>) -> Self {
+        Self {
+            follower,
+            state,
+            rows: ChangeRowsCache::default(),
+        }
+    }
+
+    /// Ok while the state can answer; UNAVAILABLE (as a DataFusion error) while it cannot.
+    pub(crate) fn check(&self) -> Result<()> {
         Ok(self.follower.check(&self.state)?)
     }
 }
@@ -75,10 +88,7 @@ impl CurrentTable {
 }
 
 /// The pairs a change replaced: their hashes for a quick probe, the pairs to confirm a hit.
-struct Replaced {
-    hashes: HashSet<u64>,
-    pairs: HashSet<Pair>,
-}
+struct Replaced(Arc<ChangeRows>);
 
 impl Replaced {
     /// `batch` without the rows of replaced pairs (its columns `item`, `node` hold the ids),
@@ -92,10 +102,11 @@ impl Replaced {
             .iter()
             .enumerate()
             .map(|(row, hash)| {
-                let replaced = self.hashes.contains(hash)
+                let replaced = self.0.hashes.contains(hash)
                     && items.is_valid(row)
                     && nodes.is_valid(row)
                     && self
+                        .0
                         .pairs
                         .contains(&(items.value(row).to_string(), nodes.value(row).to_string()));
                 Some(!replaced)
@@ -129,13 +140,7 @@ impl TableProvider for CurrentTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         self.current.check()?;
-        let (changed, replaced) = {
-            let merged = self.current.state.merged();
-            let winners = merged.winners();
-            let pairs = Pairs::from_states(winners.iter().map(|((i, n), c)| (i.as_str(), n.as_str(), &c.state)));
-            let keys: HashSet<Pair> = winners.keys().cloned().collect();
-            (pairs, keys)
-        };
+        let rows = self.current.change_rows(&self.joiner)?;
         let schema = self.joiner.schema().clone();
         let wanted: Vec<usize> = projection
             .cloned()
@@ -166,13 +171,10 @@ impl TableProvider for CurrentTable {
         let (item, node) = (key_at("item_id")?, key_at("node_id")?);
         let snapshot_rows = self.snapshot.scan(state, Some(&read), &pushable, None).await?;
         let keep = wanted.len();
-        let snapshot_rows: Arc<dyn ExecutionPlan> = if replaced.is_empty() && read.len() == keep {
+        let snapshot_rows: Arc<dyn ExecutionPlan> = if rows.pairs.is_empty() && read.len() == keep {
             snapshot_rows
         } else {
-            let replaced = Replaced {
-                hashes: replaced_hashes(&replaced)?,
-                pairs: replaced,
-            };
+            let replaced = Replaced(rows.clone());
             let drop = Arc::new(move |batch: RecordBatch| replaced.drop_from(batch, item, node, keep));
             Arc::new(MapExec::new(
                 "availability_snapshot without the rows changed since",
@@ -184,16 +186,10 @@ impl TableProvider for CurrentTable {
         };
 
         // The changed rows, in the snapshot's columns.
-        let changed = self.joiner.join(&changed)?.project(&wanted)?;
+        let changed = rows.changed.project(&wanted)?;
         let changed = MemorySourceConfig::try_new_exec(&[vec![changed]], out_schema, None)?;
         UnionExec::try_new(vec![snapshot_rows, changed])
     }
-}
-
-fn replaced_hashes(pairs: &HashSet<Pair>) -> Result<HashSet<u64>> {
-    let items: ArrayRef = Arc::new(pairs.iter().map(|p| Some(p.0.as_str())).collect::<StringArray>());
-    let nodes: ArrayRef = Arc::new(pairs.iter().map(|p| Some(p.1.as_str())).collect::<StringArray>());
-    Ok(pair_hashes(&items, &nodes)?.into_iter().collect())
 }
 
 /// Which deltas a [`DeltaTable`] serves.

@@ -100,6 +100,11 @@ impl CurrentState {
         &self.reference
     }
 
+    /// The snapshot's rows, indexed by pair.
+    pub fn snapshot(&self) -> &SnapshotRows {
+        &self.snapshot
+    }
+
     fn apply(&self, logged: &[Logged]) -> Vec<Pair> {
         let mut merged = self.merged.write().expect("merged lock");
         for l in logged.iter().filter(|l| l.applied_us >= self.cutoff_us) {
@@ -113,6 +118,16 @@ impl CurrentState {
         }
         metrics::gauge!("stockflight_server_live_changed_pairs").set(merged.winners().len() as f64);
         merged.undecided()
+    }
+
+    /// Merges one change as if read from the log (tests without Cassandra).
+    #[cfg(test)]
+    pub(crate) fn merge_for_tests(&self, item_id: &str, node_id: &str, change: Change) {
+        let mut merged = self.merged.write().expect("merged lock");
+        merged.apply(item_id, node_id, change, &self.snapshot, &self.reference);
+        for pair in merged.undecided() {
+            merged.settle(&pair, None, &self.snapshot, &self.reference);
+        }
     }
 
     fn settle(&self, pair: &Pair, truth: Option<Change>) {
@@ -160,6 +175,13 @@ impl Follower {
             last_read: Mutex::new((None, None)),
             statements: OnceCell::new(),
         }
+    }
+
+    /// Treats `state` as loaded and the log as just read (tests without Cassandra).
+    #[cfg(test)]
+    pub(crate) fn ready_for_tests(&self, state: &CurrentState) {
+        state.set_status(Status::Ready);
+        *self.last_read.lock().expect("read lock") = (Some(Instant::now()), None);
     }
 
     /// The cut-off of a snapshot whose scan started at `started_at_us`.

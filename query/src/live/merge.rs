@@ -113,6 +113,8 @@ pub struct Merged {
     by_node: HashMap<String, Partials>,
     by_item: HashMap<String, Partials>,
     applied: u64,
+    /// Bumped by every call that may change the winners: equal versions, equal state.
+    version: u64,
 }
 
 impl Merged {
@@ -126,6 +128,7 @@ impl Merged {
         reference: &Reference,
     ) {
         self.applied += 1;
+        self.version += 1;
         let pair = (item_id.to_string(), node_id.to_string());
         let before = match self.winners.get(&pair) {
             Some(best) if change.beats(best) => of_state(&best.state),
@@ -149,6 +152,7 @@ impl Merged {
 
     /// Decides an undecided pair with Cassandra's row of it (`None`: no row, left as it is).
     pub fn settle(&mut self, pair: &Pair, truth: Option<Change>, snapshot: &SnapshotRows, reference: &Reference) {
+        self.version += 1;
         if !self.undecided.remove(pair) {
             return;
         }
@@ -214,6 +218,11 @@ impl Merged {
     /// Changes merged so far (duplicates and losers included).
     pub fn applied(&self) -> u64 {
         self.applied
+    }
+
+    /// Changes with every call that may change the winners (for caches of what they derive).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 }
 

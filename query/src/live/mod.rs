@@ -5,13 +5,17 @@
 //!   a query that would scan the whole table is refused ([`guard`]).
 //! - `availability_current` and `availability_by_{node,item,region_category}_current`
 //!   ([`current`]): the served snapshot with the changes since its cut-off applied, last write
-//!   wins ([`merge`]), from the change log ingest writes ([`follower`]).
+//!   wins ([`merge`]), from the change log ingest writes ([`follower`]). An aggregate over
+//!   `availability_current` is answered from the snapshot's and the changes' ([`aggregate`],
+//!   [`changes`]).
 //!
 //! Every snapshot gets its own live tables ([`Live::attach`]), joined with its reference data
 //! ([`reference`], [`rows`]) and merged into its rows ([`snapshot_rows`]). The live tables are
 //! never served from the plan or result caches ([`reads_live`]), and answer UNAVAILABLE while
 //! Cassandra is unreachable, whatever happens to the snapshot tables.
 
+pub mod aggregate;
+pub mod changes;
 pub mod connection;
 pub mod current;
 pub mod exec;
@@ -34,6 +38,8 @@ use datafusion::prelude::SessionContext;
 use stockflight_common::sections::Consistency;
 use stockflight_proto::layout::SnapshotManifest;
 
+use aggregate::CurrentAggregates;
+use changes::{ChangeTable, Side};
 use connection::Connection;
 use current::{Current, CurrentTable, DeltaTable, LiveView};
 use follower::{CurrentState, FollowOptions, Follower};
@@ -125,13 +131,20 @@ impl Live {
         let indexed = rows.len();
         let state = Arc::new(CurrentState::new(manifest.run_id.clone(), cutoff, rows, reference));
         self.follower.attach(&state, LOAD_WAIT).await;
-        let current = Arc::new(Current {
-            follower: self.follower.clone(),
-            state,
-        });
-        let table = CurrentTable::new(current.clone(), snapshot, joiner);
-        ctx.register_table(CURRENT_TABLE, Arc::new(table))
+        let current = Arc::new(Current::new(self.follower.clone(), state));
+        let table: Arc<dyn TableProvider> =
+            Arc::new(CurrentTable::new(current.clone(), snapshot.clone(), joiner.clone()));
+        ctx.register_table(CURRENT_TABLE, table.clone())
             .map_err(|e| e.to_string())?;
+        let changes =
+            |side| -> Arc<dyn TableProvider> { Arc::new(ChangeTable::new(current.clone(), joiner.clone(), side)) };
+        ctx.add_optimizer_rule(Arc::new(CurrentAggregates::new(
+            table,
+            snapshot,
+            changes(Side::Changed),
+            changes(Side::Replaced),
+            joiner,
+        )));
         let views = current::register_views(ctx, &current)
             .await
             .map_err(|e| e.to_string())?;
@@ -146,6 +159,7 @@ pub fn is_live(provider: &dyn TableProvider) -> bool {
     provider.is::<LiveTable>()
         || provider.is::<CurrentTable>()
         || provider.is::<DeltaTable>()
+        || provider.is::<ChangeTable>()
         || provider.is::<LiveView>()
 }
 

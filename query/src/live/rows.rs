@@ -165,6 +165,28 @@ impl Joiner {
         &self.reference
     }
 
+    /// Whether the rows it builds hold the batch's own values in column `name` (a column of
+    /// the snapshot it does not know is NULL in them).
+    pub fn reproduces(&self, name: &str) -> bool {
+        matches!(
+            name,
+            "item_id"
+                | "node_id"
+                | "available_qty"
+                | "reserved_qty"
+                | "status"
+                | "status_name"
+                | "event_time"
+                | "source"
+                | "sequence"
+        ) || ITEM_ATTRIBUTES
+            .iter()
+            .any(|(to, from, _)| *to == name && self.reference.item_column(from).is_some())
+            || NODE_ATTRIBUTES
+                .iter()
+                .any(|(to, from, _)| *to == name && self.reference.node_column(from).is_some())
+    }
+
     /// The rows of `pairs`, every column of the snapshot's schema.
     pub fn join(&self, pairs: &Pairs) -> Result<RecordBatch, ArrowError> {
         let n = pairs.len();

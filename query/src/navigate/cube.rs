@@ -55,10 +55,18 @@ pub fn orderable(ty: &DataType) -> bool {
         )
 }
 
-/// Estimated distinct values of each column of `fact` (`approx_distinct`, one pass).
+/// Estimated distinct values of each column of `fact` (`approx_distinct`, one pass), but its
+/// floating-point ones: DataFusion cannot count those, and a price or a rate is a measure, never
+/// a default dimension (a query that groups by one still gets its cube on first use).
 pub async fn distinct_counts(ctx: &SessionContext, fact: &str) -> Result<std::collections::HashMap<String, usize>> {
     let df = ctx.table(fact).await?;
-    let names: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = df
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| !f.data_type().is_floating())
+        .map(|f| f.name().clone())
+        .collect();
     let exprs: Vec<Expr> = names
         .iter()
         .map(|n| datafusion::functions_aggregate::expr_fn::approx_distinct(col(format!("\"{n}\""))).alias(n.as_str()))

@@ -8,9 +8,11 @@
 //!   served data; a query's join of that kind then reads the snapshot's columns only.
 //! - **Cubes** ([`cube`]): per fact table and set of dimension columns, built in the background
 //!   the first time a query needs that set (that query runs on the rows meanwhile), kept for the
-//!   snapshot's life within `catalog.aggregate_cache_mb`, and built again for the next snapshot
-//!   right after it loads. A cube that would not be at least [`MIN_REDUCTION`] times smaller
-//!   than its table is not kept.
+//!   snapshot's life within `catalog.aggregate_cache_mb`. A snapshot is prepared before it is
+//!   served ([`Navigator::prepare`]): the default cubes and those the previous snapshot was
+//!   asked for are built while the previous one still answers (at start-up, before the server
+//!   listens), so a dashboard's first query after a swap does not compete with the builds. A
+//!   cube that would not be at least [`MIN_REDUCTION`] times smaller than its table is not kept.
 //! - **The rule** ([`Navigation`]): a DataFusion optimizer rule, run after DataFusion's own, that
 //!   replaces an `Aggregate` over a fact table (through projections, filters, aliases and
 //!   verified lookups) with the same aggregate over the smallest cube that covers its dimensions
@@ -70,8 +72,40 @@ pub struct Navigator {
     distinct: tokio::sync::OnceCell<HashMap<String, HashMap<String, usize>>>,
     /// One cube is built at a time, on one core: queries keep the other.
     building: tokio::sync::Semaphore,
+    /// Woken whenever a cube's state changes (see [`Navigator::prepare`]).
+    changed: tokio::sync::Notify,
     budget: usize,
     used: AtomicUsize,
+}
+
+/// The default cubes of a fact whose columns have `counts` distinct values, none of more than
+/// `max_rows` cells: the small dimensions (at most [`SMALL_DIMENSION`] values; fewest values
+/// first, while the product of their counts stays within `max_rows / SMALL_DIMENSION`, so
+/// there is room for one more), then that set plus each other column the product allows.
+/// Products overstate cells (region and state go together), never understate them.
+pub fn default_shapes(fact: &str, counts: &HashMap<String, usize>, max_rows: usize) -> Vec<(String, BTreeSet<String>)> {
+    let mut by_count: Vec<(&String, usize)> = counts.iter().map(|(c, n)| (c, (*n).max(1))).collect();
+    by_count.sort_by_key(|(c, n)| (*n, (*c).clone()));
+    let mut small = BTreeSet::new();
+    let mut cells = 1usize;
+    for (c, n) in &by_count {
+        if *n <= SMALL_DIMENSION && cells.saturating_mul(*n) <= max_rows / SMALL_DIMENSION {
+            small.insert((*c).clone());
+            cells *= n;
+        }
+    }
+    let mut shapes = Vec::new();
+    if !small.is_empty() {
+        shapes.push((fact.to_string(), small.clone()));
+    }
+    for (c, n) in by_count {
+        if !small.contains(c) && cells.saturating_mul(n) <= max_rows {
+            let mut dims = small.clone();
+            dims.insert(c.clone());
+            shapes.push((fact.to_string(), dims));
+        }
+    }
+    shapes
 }
 
 impl std::fmt::Debug for Navigator {
@@ -114,6 +148,7 @@ impl Navigator {
             cubes: Mutex::new(HashMap::new()),
             distinct: tokio::sync::OnceCell::new(),
             building: tokio::sync::Semaphore::new(1),
+            changed: tokio::sync::Notify::new(),
             budget,
             used: AtomicUsize::new(0),
         })
@@ -219,37 +254,19 @@ impl Navigator {
             .await
     }
 
-    /// Starts the cubes most dashboards need, right after a snapshot loads: over every column
-    /// with at most [`SMALL_DIMENSION`] values together, and over those plus any one other
-    /// column with few enough values for a cube.
-    pub fn prebuild_defaults(self: &Arc<Self>) {
-        if self.budget == 0 || tokio::runtime::Handle::try_current().is_err() {
+    /// Builds the cubes most dashboards need ([`default_shapes`]), and those of `asked` (say,
+    /// the shapes the previous snapshot was asked for), and returns once none is building.
+    pub async fn prepare(self: &Arc<Self>, asked: &[(String, BTreeSet<String>)]) {
+        if self.budget == 0 {
             return;
         }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let distinct = this.distinct().await.clone();
-            for (fact, counts) in distinct {
-                let max_rows = this.fact_rows.get(&fact).copied().unwrap_or(0) / MIN_REDUCTION;
-                let small: BTreeSet<String> = counts
-                    .iter()
-                    .filter(|(_, n)| **n <= SMALL_DIMENSION)
-                    .map(|(c, _)| c.clone())
-                    .collect();
-                let mut others: Vec<(&String, &usize)> = counts
-                    .iter()
-                    .filter(|(c, n)| !small.contains(*c) && **n <= max_rows / SMALL_DIMENSION)
-                    .collect();
-                others.sort_by_key(|(c, n)| (**n, (*c).clone()));
-                let mut shapes = vec![(fact.clone(), small.clone())];
-                for (c, _) in others {
-                    let mut dims = small.clone();
-                    dims.insert(c.clone());
-                    shapes.push((fact.clone(), dims));
-                }
-                this.prebuild(&shapes);
-            }
-        });
+        let distinct = self.distinct().await.clone();
+        for (fact, counts) in distinct {
+            let max_rows = self.fact_rows.get(&fact).copied().unwrap_or(0) / MIN_REDUCTION;
+            self.prebuild(&default_shapes(&fact, &counts, max_rows));
+        }
+        self.prebuild(asked);
+        self.settled().await;
     }
 
     fn set(&self, fact: &str, dims: &BTreeSet<String>, state: State) {
@@ -257,18 +274,26 @@ impl Navigator {
             .lock()
             .expect("cube lock")
             .insert((fact.to_string(), dims.clone()), state);
+        self.changed.notify_waiters();
     }
 
-    /// Waits until no cube is being built (tests, and tools that want a warm snapshot).
+    /// Waits until no cube is being built.
     pub async fn settled(&self) {
-        while self
-            .cubes
-            .lock()
-            .expect("cube lock")
-            .values()
-            .any(|s| matches!(s, State::Building))
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        loop {
+            // Registered before the check, so a build that finishes in between still wakes us.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let building = self
+                .cubes
+                .lock()
+                .expect("cube lock")
+                .values()
+                .any(|s| matches!(s, State::Building));
+            if !building {
+                return;
+            }
+            changed.await;
         }
     }
 

@@ -27,6 +27,15 @@ pub enum Source {
     Reference(String),
 }
 
+impl Source {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Fact(name, _) | Source::Reference(name) => name,
+        }
+    }
+}
+
 /// A plan seen as rows of one table, filtered.
 #[derive(Debug, Clone)]
 pub struct Base {
@@ -124,8 +133,19 @@ impl Catalog<'_> {
         if join.filter.is_some() || join.on.len() != 1 || join.null_aware {
             return None;
         }
-        let left = self.base(&join.left)?;
-        let right = self.base(&join.right)?;
+        let mut left = self.base(&join.left)?;
+        let mut right = self.base(&join.right)?;
+        // A reference table large enough to be a fact itself (`items` with 10,000 rows gets
+        // cubes of its own) is still the reference side of a lookup from the other fact.
+        let references = |r: &Base, f: &Base| match (&r.source, &f.source) {
+            (Source::Fact(r, _), Source::Fact(f, _)) => self.lookups.iter().any(|l| l.reference == *r && l.table == *f),
+            _ => false,
+        };
+        if references(&right, &left) {
+            right.source = Source::Reference(right.source.name().to_string());
+        } else if references(&left, &right) {
+            left.source = Source::Reference(left.source.name().to_string());
+        }
         let (fact, reference, fact_is_left) = match (&left.source, &right.source) {
             (Source::Fact(..), Source::Reference(_)) => (&left, &right, true),
             (Source::Reference(_), Source::Fact(..)) => (&right, &left, false),

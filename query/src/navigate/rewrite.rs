@@ -35,7 +35,7 @@ use super::resolve::{Base, substitute};
 
 /// The aggregate's functions this module understands, by the names DataFusion registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Func {
+pub(crate) enum Func {
     Count,
     Sum,
     Min,
@@ -57,17 +57,17 @@ impl Func {
 }
 
 /// An aggregate of the original, over the fact table's columns.
-struct Agg {
-    original: AggregateFunction,
-    func: Func,
-    arg: Expr,
+pub(crate) struct Agg {
+    pub(crate) original: AggregateFunction,
+    pub(crate) func: Func,
+    pub(crate) arg: Expr,
 }
 
 /// The aggregate over the fact table's columns: grouping expressions, aggregates, predicates.
 pub struct Shape {
-    groups: Vec<Expr>,
-    aggs: Vec<Agg>,
-    predicates: Vec<Expr>,
+    pub(crate) groups: Vec<Expr>,
+    pub(crate) aggs: Vec<Agg>,
+    pub(crate) predicates: Vec<Expr>,
     /// Columns a cube must keep as dimensions.
     pub dims: BTreeSet<String>,
 }
@@ -126,7 +126,7 @@ pub fn shape(aggregate: &Aggregate, base: &Base, fact_schema: &DFSchema) -> Opti
 }
 
 /// `count(<non-NULL literal>)`: the rows.
-fn is_rows(a: &Agg) -> bool {
+pub(crate) fn is_rows(a: &Agg) -> bool {
     a.func == Func::Count && !a.original.params.distinct && matches!(&a.arg, Expr::Literal(v, _) if !v.is_null())
 }
 
