@@ -31,7 +31,7 @@ use datafusion::functions::core::expr_fn::nullif;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
-    Aggregate, Expr, ExprFunctionExt, ExprSchemable, LogicalPlan, LogicalPlanBuilder, Projection, cast, lit, when,
+    Aggregate, Expr, ExprFunctionExt, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast, lit, when,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
@@ -44,7 +44,10 @@ use crate::navigate::rewrite::{self, Agg, Func, Shape, is_rows};
 /// The rule, for one snapshot's `availability_current`.
 #[derive(Debug)]
 pub struct CurrentAggregates {
-    current: Arc<dyn TableProvider>,
+    /// `availability_current`, as the only fact a rewritten aggregate may read.
+    facts: HashMap<String, Arc<dyn TableProvider>>,
+    /// Its columns (`None` if they do not make a DataFusion schema: nothing is rewritten).
+    schema: Option<DFSchema>,
     snapshot: Arc<dyn TableProvider>,
     changed: Arc<dyn TableProvider>,
     replaced: Arc<dyn TableProvider>,
@@ -62,7 +65,8 @@ impl CurrentAggregates {
         joiner: Joiner,
     ) -> Self {
         Self {
-            current,
+            schema: DFSchema::try_from(current.schema().as_ref().clone()).ok(),
+            facts: HashMap::from([(CURRENT_TABLE.to_string(), current)]),
             snapshot,
             changed,
             replaced,
@@ -77,17 +81,16 @@ impl CurrentAggregates {
         if aggregate.group_expr.iter().any(|g| matches!(g, Expr::GroupingSet(_))) {
             return None;
         }
-        let facts = HashMap::from([(CURRENT_TABLE.to_string(), self.current.clone())]);
+        let schema = self.schema.as_ref()?;
         let base: Base = Catalog {
-            facts: &facts,
+            facts: &self.facts,
             lookups: &[],
         }
         .base(&aggregate.input)?;
         if !matches!(base.source, Source::Fact(..)) {
             return None;
         }
-        let schema = DFSchema::try_from(self.current.schema().as_ref().clone()).ok()?;
-        let shape = rewrite::shape(aggregate, &base, &schema)?;
+        let shape = rewrite::shape(aggregate, &base, schema)?;
         if !shape.dims.iter().all(|c| self.joiner.reproduces(c))
             || !shape
                 .aggs
@@ -97,7 +100,7 @@ impl CurrentAggregates {
         {
             return None;
         }
-        let rewritten = self.plan(&shape, aggregate, &schema)?;
+        let rewritten = self.plan(&shape, aggregate, schema)?;
         metrics::counter!("stockflight_server_aggregate_rewrites_total", "to" => "snapshot_and_changes").increment(1);
         Some(rewritten)
     }
@@ -173,11 +176,10 @@ impl CurrentAggregates {
             );
         }
         for (k, (finish, at)) in finishes.iter().enumerate() {
-            // CASE, not coalesce: this rule may run after DataFusion's last simplification pass,
-            // and coalesce is only executable once simplified into a CASE.
+            // CASEs, not coalesce: see `rewrite::zero_if_null`.
             let zero = || lit(ScalarValue::Int64(Some(0)));
             let e = match finish {
-                Finish::Count => when(total(*at).is_null(), zero()).otherwise(total(*at)).ok()?,
+                Finish::Count => rewrite::zero_if_null(total(*at))?,
                 Finish::Sum => when(
                     total(at + 1).is_null().or(total(at + 1).eq(zero())),
                     lit(ScalarValue::Int64(None)),
@@ -191,14 +193,7 @@ impl CurrentAggregates {
             let (qualifier, field) = original_schema.qualified_field(shape.groups.len() + k);
             exprs.push(e.alias_qualified(qualifier.cloned(), field.name()));
         }
-        let rewritten = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(summed)).ok()?);
-        let same = rewritten.schema().fields().len() == original_schema.fields().len()
-            && rewritten
-                .schema()
-                .iter()
-                .zip(original_schema.iter())
-                .all(|((q1, f1), (q2, f2))| q1 == q2 && f1.name() == f2.name() && f1.data_type() == f2.data_type());
-        same.then_some(rewritten)
+        rewrite::project_like(exprs, summed, &original_schema)
     }
 }
 

@@ -22,7 +22,6 @@ use arrow::datatypes::DataType;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{Column, DFSchema, ExprSchema, ScalarValue};
 use datafusion::datasource::provider_as_source;
-use datafusion::functions::core::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::utils::conjunction;
@@ -187,22 +186,35 @@ pub fn plan(
         let at = groups + first;
         let e = match finish {
             Finish::Same => column(at),
-            Finish::ZeroIfNull => coalesce(vec![column(at), lit(ScalarValue::Int64(Some(0)))]),
+            Finish::ZeroIfNull => zero_if_null(column(at))?,
             Finish::Ratio => cast(column(at), DataType::Float64) / cast(column(at + 1), DataType::Float64),
         };
         let (qualifier, field) = original_schema.qualified_field(groups + k);
         exprs.push(e.alias_qualified(qualifier.cloned(), field.name()));
     }
-    let projection = Projection::try_new(exprs, Arc::new(aggregated)).ok()?;
-    let rewritten = LogicalPlan::Projection(projection);
-    // Same names and types as the original, or no rewrite.
-    let same = rewritten.schema().fields().len() == original_schema.fields().len()
+    project_like(exprs, aggregated, &original_schema)
+}
+
+/// `exprs` over `input`, when that has the names and types of `original` (what a rewrite must
+/// keep); `None` otherwise, and the rewrite is not used.
+pub(crate) fn project_like(exprs: Vec<Expr>, input: LogicalPlan, original: &DFSchema) -> Option<LogicalPlan> {
+    let rewritten = LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(input)).ok()?);
+    let same = rewritten.schema().fields().len() == original.fields().len()
         && rewritten
             .schema()
             .iter()
-            .zip(original_schema.iter())
+            .zip(original.iter())
             .all(|((q1, f1), (q2, f2))| q1 == q2 && f1.name() == f2.name() && f1.data_type() == f2.data_type());
     same.then_some(rewritten)
+}
+
+/// `e`, or 0 where it is NULL: a count no row contributed to. A CASE, not `coalesce`: these
+/// rules may run after DataFusion's last simplification pass, and `coalesce` only executes once
+/// simplified into a CASE.
+pub(crate) fn zero_if_null(e: Expr) -> Option<Expr> {
+    when(e.clone().is_null(), lit(ScalarValue::Int64(Some(0))))
+        .otherwise(e)
+        .ok()
 }
 
 /// How the outer projection finishes an aggregate from the inner one(s).
