@@ -9,11 +9,12 @@ use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -101,11 +102,10 @@ impl Executor {
                 ));
                 return Ok((permit, snapshot, kept.schema, inner));
             }
-            let ctx = self.query_context(&snapshot)?;
-            let planned = plan_cached(&snapshot.plans, &ctx, sql, params).await?;
+            let planned = plan_cached(&snapshot.plans, &snapshot.ctx, sql, params).await?;
             let schema = planned.schema();
-            let keep = snapshot.results.enabled() && deterministic(planned.df.logical_plan());
-            let mut inner = planned.df.execute_stream().await?;
+            let keep = snapshot.results.enabled() && deterministic(&planned.plan);
+            let mut inner = self.execute(&snapshot, query_id, &planned.plan).await?;
             if keep {
                 inner = Box::pin(Recording::new(inner, snapshot.results.clone(), key, schema.clone()));
             }
@@ -149,8 +149,22 @@ impl Executor {
         self.cancels.cancel(query_id)
     }
 
-    /// A context on `snapshot`'s tables whose memory pool is this query's alone.
-    fn query_context(&self, snapshot: &Snapshot) -> Result<SessionContext, Error> {
+    /// Optimizes and runs `plan` on `snapshot` with a memory pool of the query's own. One
+    /// session state per run (it carries the run's start time for `now()`), and a task context
+    /// that shares, not copies, what execution needs. A plan over few rows runs in one
+    /// partition: splitting a few thousand rows across threads costs more than it saves.
+    async fn execute(
+        &self,
+        snapshot: &Snapshot,
+        query_id: &str,
+        plan: &LogicalPlan,
+    ) -> Result<SendableRecordBatchStream, Error> {
+        let mut state = snapshot.ctx.state();
+        let optimized = state.optimize(plan)?;
+        if plan::input_rows(&optimized).is_some_and(|rows| rows <= SINGLE_PARTITION_ROWS) {
+            state.config_mut().options_mut().execution.target_partitions = 1;
+        }
+        let physical = state.query_planner().create_physical_plan(&optimized, &state).await?;
         let own = TrackConsumersPool::new(
             GreedyMemoryPool::new(self.memory_bytes),
             std::num::NonZeroUsize::new(3).expect("3 > 0"),
@@ -159,12 +173,24 @@ impl Executor {
         let runtime = RuntimeEnvBuilder::from_runtime_env(self.catalog.runtime())
             .with_memory_pool(Arc::new(pool))
             .build_arc()?;
-        let state = SessionStateBuilder::new_from_existing(snapshot.ctx.state())
-            .with_runtime_env(runtime)
-            .build();
-        Ok(SessionContext::new_with_state(state))
+        // Physical plans hold their functions already; the registries stay empty rather than
+        // copied for every query.
+        let task = TaskContext::new(
+            Some(query_id.to_string()),
+            state.session_id().to_string(),
+            state.config().clone(),
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+            runtime,
+        );
+        Ok(execute_stream(physical, Arc::new(task))?)
     }
 }
+
+/// Plans reading at most this many rows run in one partition (see [`Executor::execute`]).
+const SINGLE_PARTITION_ROWS: usize = 65_536;
 
 /// MiB in bytes, saturating.
 fn mib(mb: u64) -> usize {

@@ -6,9 +6,11 @@ use std::sync::Mutex;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
-use datafusion::dataframe::DataFrame;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::SQLOptions;
-use datafusion::logical_expr::{LogicalPlan, cast, col};
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, col};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -16,11 +18,11 @@ use datafusion::sql::sqlparser::ast::{Expr, Value, ValueWithSpan, visit_expressi
 
 use crate::error::Error;
 
-/// A planned query: its DataFrame (not yet run) and the schema clients will receive.
-#[derive(Debug)]
+/// A planned query: its checked logical plan (not yet optimized) and the schema clients receive.
+#[derive(Debug, Clone)]
 pub struct Planned {
-    /// The plan, with output types the drivers map.
-    pub df: DataFrame,
+    /// The plan, analyzed, with output types the drivers map.
+    pub plan: LogicalPlan,
     /// Placeholders (`$1`, `?`) and their inferred types, in position order.
     pub parameters: Parameters,
 }
@@ -28,7 +30,7 @@ pub struct Planned {
 impl Planned {
     /// The result schema as Arrow's.
     pub fn schema(&self) -> SchemaRef {
-        self.df.schema().inner().clone()
+        self.plan.schema().inner().clone()
     }
 
     /// The parameter schema a prepared statement advertises (`$1`, `$2`, … ; Null when unknown).
@@ -52,7 +54,7 @@ const PLAN_CACHE_ENTRIES: usize = 512;
 /// again and again, and each query is planned for its schema before it runs. Plans are kept
 /// unoptimized, so time functions and the optimizer see each run afresh.
 #[derive(Debug, Default)]
-pub struct PlanCache(Mutex<HashMap<String, (LogicalPlan, Parameters)>>);
+pub struct PlanCache(Mutex<HashMap<String, Planned>>);
 
 /// Placeholders and their inferred types, in position order.
 pub type Parameters = Vec<(String, Option<DataType>)>;
@@ -63,7 +65,8 @@ pub fn statement_key(sql: &str, params: &Option<ParamValues>) -> String {
     format!("{sql}\u{0}{params:?}")
 }
 
-/// Like [`plan_sql`], reusing a plan from `cache` for the same [`statement_key`].
+/// Like [`plan_sql`], reusing a plan from `cache` for the same [`statement_key`]. A kept plan
+/// costs no session state at all: the planning one is taken from `ctx` only on a miss.
 pub async fn plan_cached(
     cache: &PlanCache,
     ctx: &SessionContext,
@@ -71,14 +74,11 @@ pub async fn plan_cached(
     params: Option<ParamValues>,
 ) -> Result<Planned, Error> {
     let key = statement_key(sql, &params);
-    if let Some((plan, parameters)) = cache.0.lock().expect("plan cache lock").get(&key).cloned() {
-        return Ok(Planned {
-            df: DataFrame::new(ctx.state(), plan),
-            parameters,
-        });
+    if let Some(planned) = cache.0.lock().expect("plan cache lock").get(&key).cloned() {
+        return Ok(planned);
     }
-    let planned = plan_sql(ctx, sql, params).await?;
-    if crate::live::reads_live(planned.df.logical_plan()) {
+    let planned = plan_sql(&ctx.state(), sql, params).await?;
+    if crate::live::reads_live(&planned.plan) {
         // Live tables are planned afresh every time: nothing about them is kept across runs.
         return Ok(planned);
     }
@@ -86,13 +86,12 @@ pub async fn plan_cached(
     if entries.len() >= PLAN_CACHE_ENTRIES {
         entries.clear();
     }
-    entries.insert(key, (planned.df.logical_plan().clone(), planned.parameters.clone()));
+    entries.insert(key, planned.clone());
     Ok(planned)
 }
 
-/// Parses, checks and plans `sql` on `ctx`, binding `params` when given.
-pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValues>) -> Result<Planned, Error> {
-    let state = ctx.state();
+/// Parses, checks and plans `sql` in `state`, binding `params` when given.
+pub async fn plan_sql(state: &SessionState, sql: &str, params: Option<ParamValues>) -> Result<Planned, Error> {
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state
         .sql_to_statement(sql, &dialect)
@@ -100,7 +99,7 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValue
     check_read_only(&statement)?;
     check_no_paths(&statement)?;
     number_placeholders(&mut statement);
-    let plan = state.statement_to_plan(statement).await?;
+    let mut plan = state.statement_to_plan(statement).await?;
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -108,24 +107,43 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str, params: Option<ParamValue
         .verify_plan(&plan)
         .map_err(|e| Error::ReadOnly(root_message(&e)))?;
     let parameters = ordered_parameters(&plan)?;
-    let mut df = DataFrame::new(state.clone(), plan);
     if let Some(params) = params {
-        df = df.with_param_values(params)?;
+        plan = plan.with_param_values(params)?;
     }
     // The schema clients are told is the analyzed plan's: before type coercion, `CASE WHEN …
     // THEN 1 ELSE 2.5 END` reads Int64 while it computes Float64. A plan with placeholders still
     // unbound may not analyze yet; its announced types are then the planner's.
-    if let Ok(analyzed) =
-        state
-            .analyzer()
-            .execute_and_check(df.logical_plan().clone(), state.config_options(), |_, _| {})
+    if let Ok(analyzed) = state
+        .analyzer()
+        .execute_and_check(plan.clone(), state.config_options(), |_, _| {})
     {
-        df = DataFrame::new(state, analyzed);
+        plan = analyzed;
     }
     Ok(Planned {
-        df: normalize_types(df)?,
+        plan: normalize_types(plan)?,
         parameters,
     })
+}
+
+/// Rows all the tables `plan` scans hold together, when every one of them knows its count (held
+/// tables and cubes do; Parquet listings and live tables do not). A plan that scans no table
+/// reads 0 rows.
+pub fn input_rows(plan: &LogicalPlan) -> Option<usize> {
+    let mut total = Some(0usize);
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let rows = source_as_provider(&scan.source)
+                .ok()
+                .and_then(|provider| provider.statistics())
+                .and_then(|stats| stats.num_rows.get_value().copied());
+            total = total.zip(rows).map(|(a, b)| a.saturating_add(b));
+            if total.is_none() {
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    total
 }
 
 /// Refuses every statement but queries, SHOW and EXPLAIN of those, before planning.
@@ -234,10 +252,10 @@ pub fn client_type(ty: &DataType) -> Option<DataType> {
 }
 
 /// Adds a final projection casting columns to [`client_type`], keeping names.
-fn normalize_types(df: DataFrame) -> Result<DataFrame, Error> {
-    let schema = df.schema().clone();
+fn normalize_types(plan: LogicalPlan) -> Result<LogicalPlan, Error> {
+    let schema = plan.schema().clone();
     if schema.fields().iter().all(|f| client_type(f.data_type()).is_none()) {
-        return Ok(df);
+        return Ok(plan);
     }
     let exprs: Vec<_> = schema
         .iter()
@@ -249,7 +267,7 @@ fn normalize_types(df: DataFrame) -> Result<DataFrame, Error> {
             }
         })
         .collect();
-    Ok(df.select(exprs)?)
+    Ok(LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
 }
 
 #[cfg(test)]
@@ -257,6 +275,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::Kind as Code;
     use crate::catalog::session_config;
+    use std::sync::Arc;
 
     /// A context with the server's settings and one table, `t (column1, column2)`.
     pub(crate) async fn context_with_t() -> SessionContext {
@@ -271,7 +290,7 @@ pub(crate) mod tests {
     }
 
     async fn plan(sql: &str) -> Result<Planned, Error> {
-        plan_sql(&context_with_t().await, sql, None).await
+        plan_sql(&context_with_t().await.state(), sql, None).await
     }
 
     #[tokio::test]
@@ -331,12 +350,40 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn announced_types_are_the_computed_ones() {
-        let planned = plan("SELECT CASE WHEN column1 = 1 THEN 1 ELSE 2.5 END AS x FROM t")
+        let ctx = context_with_t().await;
+        let planned = plan_sql(
+            &ctx.state(),
+            "SELECT CASE WHEN column1 = 1 THEN 1 ELSE 2.5 END AS x FROM t",
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(planned.schema().field(0).data_type(), &DataType::Float64);
+        let batches = datafusion::dataframe::DataFrame::new(ctx.state(), planned.plan)
+            .collect()
             .await
             .unwrap();
-        assert_eq!(planned.schema().field(0).data_type(), &DataType::Float64);
-        let batches = planned.df.collect().await.unwrap();
         assert_eq!(batches[0].schema().field(0).data_type(), &DataType::Float64);
+    }
+
+    #[tokio::test]
+    async fn input_rows_counts_what_the_plan_scans() {
+        use crate::catalog::memory::HeldTable;
+        let ctx = context_with_t().await;
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let values: arrow::array::ArrayRef = Arc::new(arrow::array::Int64Array::from_iter_values(0..1000));
+        let batch = arrow::array::RecordBatch::try_new(schema.clone(), vec![values]).unwrap();
+        let held = HeldTable::new(schema, &[batch], vec!["k".into()]).unwrap();
+        ctx.register_table("held", Arc::new(held)).unwrap();
+        let rows = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move { input_rows(&plan_sql(&ctx.state(), sql, None).await.unwrap().plan) }
+        };
+        assert_eq!(rows("SELECT 1").await, Some(0));
+        assert_eq!(rows("SELECT count(*) FROM held WHERE k > 5").await, Some(1000));
+        assert_eq!(rows("SELECT * FROM held a JOIN held b ON a.k = b.k").await, Some(2000));
+        // `t` is a plain memory table: it does not know its count, so neither does the plan.
+        assert_eq!(rows("SELECT * FROM held JOIN t ON held.k = t.column1").await, None);
     }
 
     #[test]
